@@ -1,0 +1,122 @@
+"""The composed Hydra config, validated once into typed, plain (picklable) settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from search.errors import ConfigError
+from search.space import SearchSpace
+
+SEARCHERS = ("tpe", "random")
+SCHEDULERS = ("asha", "fifo")
+
+
+def _positive_int(cfg: Mapping[str, Any], key: str, label: str | None = None) -> int:
+    value = cfg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{label or key}={value!r}: must be an integer > 0")
+    return value
+
+
+def _options(cfg: Mapping[str, Any], group: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    options = cfg.get(group)
+    if not isinstance(options, Mapping) or options.get("name") not in allowed:
+        name = options.get("name") if isinstance(options, Mapping) else options
+        raise ConfigError(f"{group}.name={name!r}: allowed are {', '.join(allowed)}")
+    return dict(options)
+
+
+def _absolute_sqlite(uri: str) -> str:
+    """sqlite:///relative.db -> sqlite:////abs/relative.db, so Ray workers, Hydra and
+    later `mlflow ui` calls all see the same file whatever their working directory."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(Path(uri[len(prefix) :]).expanduser().resolve())
+    return uri
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a sweep needs, checked. ``resolved`` keeps the full config for MLflow."""
+
+    name: str
+    trials: int
+    max_epochs: int
+    max_concurrent: int
+    seed: int
+    cpus_per_trial: int
+    patience: int
+    batch_size: int
+    dataset: dict[str, Any]
+    space: SearchSpace
+    searcher: dict[str, Any]
+    scheduler: dict[str, Any]
+    tracking_uri: str
+    registered_model: str
+    storage_path: str
+    resolved: dict[str, Any]
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> Settings:
+        """Validate a resolved config dict (``OmegaConf.to_container(cfg, resolve=True)``).
+
+        Raises:
+            ConfigError: naming the first invalid key and what is allowed.
+        """
+        name = cfg.get("name")
+        if not isinstance(name, str) or not name.strip() or "/" in name:
+            raise ConfigError(f"name={name!r}: must be a non-empty string without '/'")
+        trials = _positive_int(cfg, "trials")
+        max_epochs = _positive_int(cfg, "max_epochs")
+        seed = cfg.get("seed")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed={seed!r}: must be an integer >= 0")
+
+        trial = cfg.get("trial") or {}
+        cpus = _positive_int(trial, "cpus", "trial.cpus")
+        batch_size = _positive_int(trial, "batch_size", "trial.batch_size")
+        patience = trial.get("patience", 0)
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ConfigError(f"trial.patience={patience!r}: must be an integer >= 0 (0 = off)")
+        cores = os.cpu_count() or 1
+        if cpus > cores:
+            raise ConfigError(f"trial.cpus={cpus}: this machine has {cores} CPUs")
+        if cfg.get("max_concurrent") is None:
+            max_concurrent = max(1, cores // cpus)
+        else:
+            max_concurrent = _positive_int(cfg, "max_concurrent")
+
+        tracking = cfg.get("tracking") or {}
+        uri = tracking.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise ConfigError(
+                f"tracking.uri={uri!r}: must be an MLflow tracking URI "
+                "(sqlite:///FILE.db, http://HOST:PORT, or a folder)"
+            )
+        ray_cfg = cfg.get("ray") or {}
+        storage = ray_cfg.get("storage_path") or "ray_results"
+        if "://" not in storage:
+            storage = str(Path(storage).expanduser().resolve())
+
+        return cls(
+            name=name,
+            trials=trials,
+            max_epochs=max_epochs,
+            max_concurrent=max_concurrent,
+            seed=seed,
+            cpus_per_trial=cpus,
+            patience=patience,
+            batch_size=batch_size,
+            dataset=dict(cfg.get("dataset") or {}),
+            space=SearchSpace.from_config(cfg.get("search_space")),  # type: ignore[arg-type]
+            searcher=_options(cfg, "searcher", SEARCHERS),
+            scheduler=_options(cfg, "scheduler", SCHEDULERS),
+            tracking_uri=_absolute_sqlite(uri),
+            registered_model=str(tracking.get("registered_model") or name),
+            storage_path=storage,
+            resolved=dict(cfg),
+        )

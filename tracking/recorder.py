@@ -1,0 +1,219 @@
+"""SweepRecorder: writes a sweep's runs to MLflow from one process (the driver).
+
+One writer keeps a SQLite backend safe (no lock contention between trials) and keeps
+MLflow out of the trials' hot path. Everything goes through ``MlflowClient`` with an
+explicit tracking URI: no global "active run" state shared between threads.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+# Tag telling the MLflow 3 UI that this is classic model training, not GenAI.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+MAX_PARAM_LEN = 6000
+
+
+class TrackingError(RuntimeError):
+    """The tracking backend cannot be used (unreachable server, bad URI)."""
+
+
+class TrialOutcome(enum.Enum):
+    """How a trial ended, as the tag ``trial_status`` and the MLflow run status."""
+
+    COMPLETED = ("completed", "FINISHED")
+    STOPPED_EARLY = ("stopped_early", "KILLED")
+    FAILED = ("failed", "FAILED")
+
+    @property
+    def tag(self) -> str:
+        return self.value[0]
+
+    @property
+    def run_status(self) -> str:
+        return self.value[1]
+
+
+def _param_value(value: Any) -> str:
+    return str(value)[:MAX_PARAM_LEN]
+
+
+class SweepRecorder:
+    """Records one sweep: a parent run, and a nested child run per trial."""
+
+    def __init__(self, tracking_uri: str, experiment: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.experiment_id: str | None = None
+        self.parent_run_id: str | None = None
+        self._trial_runs: dict[str, str] = {}
+
+    # -- sweep ------------------------------------------------------------------------
+    def start_sweep(
+        self, params: Mapping[str, Any], tags: Mapping[str, str], config_yaml: str
+    ) -> str:
+        """Create (or reuse) the experiment and open the sweep's parent run.
+
+        Raises:
+            TrackingError: when the backend cannot be reached or written.
+        """
+        try:
+            exp = self.client.get_experiment_by_name(self.experiment_name)
+            if exp is None:
+                self.experiment_id = self.client.create_experiment(
+                    self.experiment_name, tags=EXPERIMENT_KIND
+                )
+            else:
+                if exp.lifecycle_stage == "deleted":
+                    raise TrackingError(
+                        f"name={self.experiment_name}: an MLflow experiment of that name is "
+                        "deleted; restore it (mlflow experiments restore) or pick another name"
+                    )
+                self.experiment_id = exp.experiment_id
+        except TrackingError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any backend failure is a tracking error
+            raise TrackingError(
+                f"tracking.uri={self.tracking_uri}: cannot use MLflow there "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            ) from exc
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+            tags={**tags, "sweep.role": "parent"},
+        )
+        self.parent_run_id = run.info.run_id
+        self.log_params(self.parent_run_id, params)
+        self.client.log_text(self.parent_run_id, config_yaml, "config.yaml")
+        return self.parent_run_id
+
+    def finish_sweep(
+        self, metrics: Mapping[str, float], params: Mapping[str, Any], status: str = "FINISHED"
+    ) -> None:
+        """Log the sweep's results to the parent run and close it (and any open child)."""
+        assert self.parent_run_id is not None
+        self.close_open_trials("interrupted")
+        if params:
+            self.log_params(self.parent_run_id, params)
+        if metrics:
+            self.log_metrics(self.parent_run_id, metrics)
+        self.client.set_terminated(self.parent_run_id, status=status)
+
+    # -- trials -----------------------------------------------------------------------
+    def start_trial(self, trial_id: str, name: str, params: Mapping[str, Any]) -> str:
+        """Open a child run nested under the parent, with the trial's params."""
+        assert self.experiment_id is not None and self.parent_run_id is not None
+        if trial_id in self._trial_runs:
+            return self._trial_runs[trial_id]
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=name,
+            tags={
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                MLFLOW_RUN_NAME: name,
+                "sweep.role": "trial",
+                "trial_id": trial_id,
+                "trial_status": "running",
+            },
+        )
+        self._trial_runs[trial_id] = run.info.run_id
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def log_epoch(self, trial_id: str, metrics: Mapping[str, float], step: int) -> None:
+        """One point of the trial's learning curves (``step`` = epoch)."""
+        run_id = self._trial_runs.get(trial_id)
+        if run_id is not None:
+            self.log_metrics(run_id, metrics, step=step)
+
+    def end_trial(
+        self,
+        trial_id: str,
+        outcome: TrialOutcome,
+        error: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Close a child run with a status telling completed / stopped early / failed."""
+        run_id = self._trial_runs.pop(trial_id, None)
+        if run_id is None:
+            return
+        self.client.set_tag(run_id, "trial_status", outcome.tag)
+        for k, v in (tags or {}).items():
+            self.client.set_tag(run_id, k, v)
+        if error:
+            self.client.set_tag(run_id, "error", error[:5000])
+            self.client.log_text(run_id, error, "error.txt")
+        self.client.set_terminated(run_id, status=outcome.run_status)
+
+    def close_open_trials(self, why: str) -> None:
+        """Mark trials still open (the sweep was interrupted) as KILLED, never RUNNING."""
+        for trial_id, run_id in list(self._trial_runs.items()):
+            self.client.set_tag(run_id, "trial_status", why)
+            self.client.set_terminated(run_id, status="KILLED")
+            self._trial_runs.pop(trial_id)
+
+    def trial_run_id(self, trial_id: str) -> str | None:
+        return self._trial_runs.get(trial_id)
+
+    # -- low level --------------------------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [Param(str(k), _param_value(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow caps a batch at 100 params
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int = 0
+    ) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(str(k), float(v), now, step) for k, v in metrics.items()]
+        self.client.log_batch(run_id, metrics=batch)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(run_id, k, v)
+
+    def log_keras_model(
+        self,
+        model: Any,
+        registered_model: str,
+        input_example: Any,
+        output_example: Any,
+        pip_requirements: list[str],
+    ) -> tuple[str, str]:
+        """Log ``model`` as a TensorFlow SavedModel to the parent run and register it.
+
+        Uses MLflow's Keras flavor with ``save_exported_model=True`` (a real SavedModel
+        with a ``serving_default`` signature). Requirements are given explicitly:
+        inferring them costs seconds. Returns (model URI, registered version).
+        """
+        assert self.parent_run_id is not None
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(input_example, output_example)
+        with mlflow.start_run(run_id=self.parent_run_id):
+            info = mlflow.keras.log_model(
+                model,
+                name="model",
+                signature=signature,
+                save_exported_model=True,
+                registered_model_name=registered_model,
+                pip_requirements=pip_requirements,
+            )
+        version = str(info.registered_model_version)
+        return f"models:/{registered_model}/{version}", version
+
+
+def run_status(status: str) -> int:
+    """MLflow's numeric status for a name (used by tests and reports)."""
+    return RunStatus.from_string(status)
