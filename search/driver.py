@@ -66,6 +66,8 @@ def _start_ray(settings: Settings) -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # workers inherit it
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Tune warns each time a per-improvement checkpoint forces a state snapshot: by design.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     ray.init(
         num_cpus=os.cpu_count() or 1,
         num_gpus=0,

@@ -38,6 +38,10 @@ class ProgressCallback(Callback):
         self.last_print = 0.0
         self.best: tuple[float, str, dict[str, Any]] | None = None
         self.counts = {"completed": 0, "stopped": 0, "failed": 0}
+        self.started_trials: set[str] = set()
+
+    def on_trial_start(self, iteration, trials, trial: Trial, **info):
+        self.started_trials.add(trial.trial_id)
 
     def on_trial_result(self, iteration, trials, trial: Trial, result: dict, **info):
         value = result.get(METRIC)
@@ -60,8 +64,8 @@ class ProgressCallback(Callback):
     def _print(self, trials: list[Trial]) -> None:
         self.last_print = self.clock()
         elapsed = int(self.last_print - self.started)
-        running = sum(t.status == Trial.RUNNING for t in trials)
         ended = sum(self.counts.values())
+        running = len(self.started_trials) - ended
         line = (
             f"[{elapsed // 60:d}:{elapsed % 60:02d}] trials {ended}/{self.total} ended "
             f"({self.counts['completed']} completed, {self.counts['stopped']} stopped early, "

@@ -8,7 +8,9 @@ explicit tracking URI: no global "active run" state shared between threads.
 from __future__ import annotations
 
 import enum
+import io
 import time
+from contextlib import redirect_stdout
 from collections.abc import Mapping
 from typing import Any
 
@@ -201,7 +203,8 @@ class SweepRecorder:
         from mlflow.models import infer_signature
 
         signature = infer_signature(input_example, output_example)
-        with mlflow.start_run(run_id=self.parent_run_id):
+        # Keras' exporter prints the SavedModel's endpoints to stdout: keep the CLI clean.
+        with mlflow.start_run(run_id=self.parent_run_id), redirect_stdout(io.StringIO()):
             info = mlflow.keras.log_model(
                 model,
                 name="model",

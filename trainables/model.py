@@ -67,7 +67,14 @@ def build_model(
         layers.append(activation(params))
         if dropout > 0:
             layers.append(keras.layers.Dropout(dropout, seed=seed + i))
-    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
+    layers.append(
+        keras.layers.Dense(
+            n_classes,
+            activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + n_hidden),
+            name="output",
+        )
+    )
 
     model = keras.Sequential(layers, name="mlp")
     model.compile(

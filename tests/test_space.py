@@ -1,0 +1,145 @@
+"""Search-space YAML -> distributions: ranges, log, conditionals, per-layer, seeding."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from search.algorithms import make_sampler, make_searcher
+from search.errors import ConfigError
+from search.space import (
+    CategoricalDistribution,
+    Constant,
+    FloatDistribution,
+    IntDistribution,
+    SearchSpace,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def sample_many(space: SearchSpace, n: int, seed: int = 0, sampler: str = "random"):
+    study = optuna.create_study(
+        direction="maximize", sampler=make_sampler({"name": sampler}, seed)
+    )
+    configs = []
+    for i in range(n):
+        trial = study.ask()
+        configs.append(space.sample(trial))
+        study.tell(trial, float(i % 7))
+    return configs
+
+
+def test_keras_tuner_space_is_the_seeds(space_config):
+    space = SearchSpace.from_config(space_config("keras_tuner"))
+    dists = {p.name: p.distribution for p in space.params}
+    assert dists["n_hidden"] == IntDistribution(dists["n_hidden"].key, low=0, high=8)
+    assert dists["n_neurons"] == IntDistribution(dists["n_neurons"].key, low=16, high=256)
+    lr = dists["learning_rate"]
+    assert isinstance(lr, FloatDistribution)
+    assert (lr.low, lr.high, lr.log) == (1e-4, 1e-2, True)
+    assert isinstance(dists["optimizer"], CategoricalDistribution)
+    assert dists["optimizer"].choices == ("sgd", "adam")
+    assert dists["activation"] == Constant(dists["activation"].key, value="relu")
+
+
+def test_samples_stay_in_declared_ranges(space_config):
+    space = SearchSpace.from_config(space_config("keras_tuner"))
+    configs = sample_many(space, 200)
+    for c in configs:
+        assert 0 <= c["n_hidden"] <= 8 and isinstance(c["n_hidden"], int)
+        assert 16 <= c["n_neurons"] <= 256
+        assert 1e-4 <= c["learning_rate"] <= 1e-2
+        assert c["optimizer"] in ("sgd", "adam")
+        assert c["activation"] == "relu"
+    # log scale: about half the samples fall below the geometric midpoint 1e-3
+    below = sum(c["learning_rate"] < 1e-3 for c in configs)
+    assert 70 <= below <= 130
+    assert {c["n_hidden"] for c in configs} == set(range(9))
+
+
+def test_conditional_params_only_where_they_apply(space_config):
+    space = SearchSpace.from_config(space_config("mlp"))
+    configs = sample_many(space, 120)
+    sgd = [c for c in configs if c["optimizer"] == "sgd"]
+    other = [c for c in configs if c["optimizer"] != "sgd"]
+    assert sgd and other
+    for c in sgd:
+        assert 0.8 <= c["momentum"] <= 0.99 and c["nesterov"] in (True, False)
+    for c in other:
+        assert "momentum" not in c and "nesterov" not in c
+
+
+def test_per_layer_params_exist_only_for_existing_layers(space_config):
+    space = SearchSpace.from_config(space_config("mlp"))
+    for c in sample_many(space, 60):
+        layers = {k for k in c if k.startswith("n_neurons_")}
+        assert layers == {f"n_neurons_{i}" for i in range(c["n_hidden"])}
+        assert "n_neurons" not in c
+        for k in layers:
+            assert 32 <= c[k] <= 512
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_same_seed_same_first_configs(space_config, sampler):
+    space = SearchSpace.from_config(space_config("mlp"))
+    first = sample_many(space, 12, seed=3, sampler=sampler)
+    again = sample_many(space, 12, seed=3, sampler=sampler)
+    other = sample_many(space, 12, seed=4, sampler=sampler)
+    assert first == again
+    assert first != other
+
+
+def test_ray_optuna_search_is_seeded(space_config):
+    """The same holds through Ray Tune's OptunaSearch, the path a sweep really takes."""
+    space = SearchSpace.from_config(space_config("keras_tuner"))
+
+    def suggestions(seed: int) -> list[dict]:
+        searcher = make_searcher(space, {"name": "tpe", "n_startup_trials": 2}, seed, 4)
+        out = []
+        for i in range(6):
+            cfg = searcher.suggest(f"t{i}")
+            out.append(cfg)
+            searcher.on_trial_complete(f"t{i}", {"val_accuracy": 0.1 * i})
+        return out
+
+    first = suggestions(0)
+    assert first == suggestions(0)
+    assert first[0]["activation"] == "relu"  # constants are part of the trial config
+    assert first != suggestions(1)
+
+
+def _space(params: dict) -> dict:
+    return {"name": "t", "params": params}
+
+
+@pytest.mark.parametrize(
+    ("params", "key_fragment"),
+    [
+        ({"n_hidden": {"type": "int", "low": 5, "high": 2}}, "search_space.params.n_hidden"),
+        ({"learning_rate": {"type": "float", "low": 0.0, "high": 1.0, "log": True}},
+         "search_space.params.learning_rate"),
+        ({"n_hidden": {"type": "int", "low": 0.5, "high": 3}}, "search_space.params.n_hidden.low"),
+        ({"optimizer": {"type": "categorical", "choices": []}},
+         "search_space.params.optimizer.choices"),
+        ({"activation": {"type": "categorical", "choices": ["relu", "sigmoidal"]}},
+         "search_space.params.activation"),
+        ({"n_hidden": {"type": "int", "low": 0, "high": 3},
+          "momentum": {"type": "float", "low": 0.1, "high": 0.9, "when": {"optimizr": "sgd"}}},
+         "search_space.params.momentum.when.optimizr"),
+        ({"n_hiden": {"type": "int", "low": 0, "high": 3}}, "search_space.params.n_hiden"),
+        ({"dropout": {"type": "float", "low": 0.0, "high": 1.5}}, "search_space.params.dropout"),
+        ({"n_hidden": {"type": "normal", "low": 0, "high": 3}}, "search_space.params.n_hidden.type"),
+        ({"n_hidden": {"type": "int", "low": 0, "high": 3, "stepp": 2}},
+         "search_space.params.n_hidden.stepp"),
+        ({"n_neurons": {"type": "int", "low": 8, "high": 64, "per_layer": "n_hidden"}},
+         "search_space.params.n_neurons.per_layer"),
+        ({"optimizer": "adamm"}, "search_space.params.optimizer"),
+    ],  # fmt: skip
+)
+def test_invalid_spaces_name_the_key(params, key_fragment):
+    with pytest.raises(ConfigError) as err:
+        SearchSpace.from_config(_space(params))
+    message = str(err.value)
+    assert message.startswith(key_fragment), message
+    assert "\n" not in message
