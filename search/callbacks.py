@@ -41,6 +41,8 @@ class MLflowTrialCallback(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
         metrics = {k: result[k] for k in EPOCH_METRICS if k in result}
+        if "tf_threads" in result:
+            self.recorder.tag_trial(trial.trial_id, {"tf_threads": str(result["tf_threads"])})
         self.recorder.log_epoch(trial.trial_id, metrics, step=int(result["training_iteration"]))
 
     def on_trial_complete(
@@ -59,4 +61,7 @@ class MLflowTrialCallback(Callback):
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
         error = trial.get_error()
         message = str(error) if error is not None else "trial failed (no error recorded)"
+        # A trial can fail before it ever started (e.g. its worker could not be set up):
+        # it still gets its run, so no trial is missing from MLflow.
+        self.recorder.start_trial(trial.trial_id, trial_label(trial), trial_params(trial))
         self.recorder.end_trial(trial.trial_id, TrialOutcome.FAILED, error=message)

@@ -15,8 +15,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from search.errors import ConfigError
-from trainables.data import DataError
 from tracking.recorder import TrackingError
+from trainables.data import DataError
 
 USER_ERRORS = (ConfigError, DataError, TrackingError)
 

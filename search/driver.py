@@ -21,9 +21,9 @@ from search.callbacks import MLflowTrialCallback
 from search.progress import ProgressCallback, format_params
 from search.settings import Settings
 from search.trainable import MODEL_FILE, run_trial
-from trainables.data import Dataset, load_dataset
 from tracking import SweepRecorder
 from tracking.health import check_reachable
+from trainables.data import Dataset, load_dataset
 
 # What the logged model needs to be served; given explicitly because MLflow's
 # requirement inference costs seconds per log_model call.
@@ -68,6 +68,9 @@ def _start_ray(settings: Settings) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Tune warns each time a per-improvement checkpoint forces a state snapshot: by design.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # A reused worker waits this long for the previous trial's thread to exit; Ray's 2 s
+    # default is too short on a loaded machine, and a failed reuse fails the next trial.
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
     ray.init(
         num_cpus=os.cpu_count() or 1,
         num_gpus=0,

@@ -28,13 +28,15 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
     from trainables.train import configure_threads, train
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-    configure_threads(max(1, math.floor(cpus)))
+    threads = configure_threads(max(1, math.floor(cpus)))
     max_epochs = int(settings["max_epochs"])
     best = -math.inf
 
     def on_epoch_end(epoch: int, metrics: dict[str, float], model: Any, last: bool) -> None:
         nonlocal best
         result: dict[str, Any] = dict(metrics)
+        if epoch == 1:
+            result["tf_threads"] = threads
         if last:
             result[FINISHED_FLAG] = True
             result["stop_reason"] = "max_epochs" if epoch >= max_epochs else "patience"

@@ -85,3 +85,18 @@ def test_same_seed_same_weights():
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
     assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])
+
+
+def test_configure_threads_sets_tensorflow_threads():
+    """In a fresh process (TF threads are fixed once TF starts executing)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import tensorflow as tf; from trainables.train import configure_threads; "
+        "a = configure_threads(1); tf.constant(1.0) + 1; print(a, configure_threads(2))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()  # fmt: skip
+    # once TF runs, a second call (a reused worker) keeps the first setting
+    assert out == ["1", "1"]

@@ -55,6 +55,8 @@ def test_one_child_run_per_trial_nested_under_parent(runs):
     assert len(children) == TRIALS
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert len({c.data.tags["trial_id"] for c in children}) == TRIALS
+    # TensorFlow in each trial used as many threads as the trial had CPUs (trial.cpus=1)
+    assert {c.data.tags["tf_threads"] for c in children} == {"1"}
     assert parent.info.status == "FINISHED"
 
 

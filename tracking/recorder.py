@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import io
 import time
-from contextlib import redirect_stdout
 from collections.abc import Mapping
+from contextlib import redirect_stdout
 from typing import Any
 
 import mlflow
@@ -162,6 +162,11 @@ class SweepRecorder:
             self.client.set_tag(run_id, "trial_status", why)
             self.client.set_terminated(run_id, status="KILLED")
             self._trial_runs.pop(trial_id)
+
+    def tag_trial(self, trial_id: str, tags: Mapping[str, str]) -> None:
+        run_id = self._trial_runs.get(trial_id)
+        if run_id is not None:
+            self.set_tags(run_id, tags)
 
     def trial_run_id(self, trial_id: str) -> str | None:
         return self._trial_runs.get(trial_id)

@@ -30,11 +30,12 @@ class DivergedError(FloatingPointError):
     """The loss became NaN or infinite: the trial's params make training diverge."""
 
 
-def configure_threads(threads: int) -> None:
+def configure_threads(threads: int) -> int:
     """Make TensorFlow use ``threads`` threads, as many CPUs as the trial was given.
 
     Must run before TensorFlow executes its first op in this process; later calls
     (a reused worker) keep the first setting, which is the same slot size.
+    Returns the intra-op thread count in force.
     """
     import tensorflow as tf
 
@@ -44,6 +45,7 @@ def configure_threads(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
     except RuntimeError:
         pass  # context already initialized in this worker: keep its setting
+    return tf.config.threading.get_intra_op_parallelism_threads()
 
 
 class _EpochReporter(keras.callbacks.Callback):

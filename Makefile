@@ -1,0 +1,28 @@
+# Two commands do everything on a fresh machine (each sets up first when needed):
+#   make sweep [ARGS="dataset=digits trials=8 ..."]   run a sweep (default: Fashion-MNIST)
+#   make test                                         run the test suite
+VENV := .venv
+STAMP := $(VENV)/.dnn-sweep-installed
+
+.PHONY: setup sweep test test-fast lint mlflow-ui
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+sweep: $(STAMP)
+	$(VENV)/bin/sweep $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -ra $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+mlflow-ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

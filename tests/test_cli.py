@@ -1,0 +1,57 @@
+"""The `sweep` command line: help, config printing, and bad input -> exit 2, one line."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+
+def run(sweep_bin, cli_env, tmp_path, *args, timeout=120):
+    return subprocess.run([sweep_bin, *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=timeout, env=cli_env)  # fmt: skip
+
+
+def test_help_lists_groups(sweep_bin, cli_env, tmp_path):
+    proc = run(sweep_bin, cli_env, tmp_path, "--help")
+    assert proc.returncode == 0
+    for group in ("dataset:", "search_space:", "searcher:", "scheduler:", "tracking:"):
+        assert group in proc.stdout
+
+
+def test_cfg_job_shows_overrides(sweep_bin, cli_env, tmp_path):
+    proc = run(sweep_bin, cli_env, tmp_path, "--cfg", "job", "dataset=digits",
+               "search_space=keras_tuner", "trials=8", "name=demo",
+               "tracking.uri=sqlite:///demo.db")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    import yaml
+
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["trials"] == 8 and cfg["name"] == "demo"
+    assert cfg["dataset"]["name"] == "digits"
+    assert cfg["search_space"]["name"] == "keras_tuner"
+    assert cfg["tracking"]["uri"] == "sqlite:///demo.db"
+    assert {"max_epochs", "max_concurrent", "seed"} <= set(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["trials=0"], "trials="),
+        (["max_epochs=-1"], "max_epochs="),
+        (["max_concurrent=0"], "max_concurrent="),
+        (["search_space.params.activation=sigmoidal"], "search_space.params.activation"),
+        (["search_space.params.n_neurons.low=300"], "search_space.params.n_neurons"),
+        (["dataset=fashion_mnist", "dataset.path=/nonexistent/fm"], "dataset.path="),
+        (["tracking.uri=http://127.0.0.1:9"], "tracking.uri="),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(sweep_bin, cli_env, tmp_path, overrides, key):
+    args = ["dataset=digits", "search_space=keras_tuner", *overrides]
+    proc = run(sweep_bin, cli_env, tmp_path, *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("sweep: error: ") and key in lines[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "ray_results").exists()  # refused before Ray started

@@ -1,0 +1,79 @@
+"""SweepRecorder + the Tune callback, driven by fake trials against a real SQLite MLflow."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.callbacks import FINISHED_FLAG, MLflowTrialCallback
+from tracking import SweepRecorder, TrackingError
+from tracking.health import check_reachable
+
+
+def fake_trial(trial_id: str, config: dict, last: dict | None = None, error=None):
+    return SimpleNamespace(trial_id=trial_id, config=config, last_result=last or {},
+                           get_error=lambda: error)  # fmt: skip
+
+
+@pytest.fixture
+def recorder(tmp_path):
+    rec = SweepRecorder(f"sqlite:///{tmp_path / 'm.db'}", "unit")
+    rec.start_sweep({"trials": 3}, {"sweep.name": "unit"}, "trials: 3\n")
+    return rec
+
+
+def children(rec: SweepRecorder):
+    client = MlflowClient(rec.tracking_uri)
+    runs = client.search_runs([rec.experiment_id])
+    return {r.data.tags.get("trial_id"): r for r in runs if "mlflow.parentRunId" in r.data.tags}
+
+
+def test_outcomes_are_told_apart(recorder):
+    cb = MLflowTrialCallback(recorder)
+    done = fake_trial("a", {"n_hidden": 2})
+    cut = fake_trial("b", {"n_hidden": 3})
+    for t in (done, cut):
+        cb.on_trial_start(0, [], t)
+    for epoch in (1, 2):
+        cb.on_trial_result(0, [], done, {"training_iteration": epoch, "val_accuracy": 0.5 + epoch,
+                                         "loss": 1.0 / epoch, "tf_threads": 1})  # fmt: skip
+    cb.on_trial_result(0, [], cut, {"training_iteration": 1, "val_accuracy": 0.1})
+    done.last_result = {"training_iteration": 2, FINISHED_FLAG: True, "stop_reason": "max_epochs"}
+    cut.last_result = {"training_iteration": 1}
+    cb.on_trial_complete(0, [], done)
+    cb.on_trial_complete(0, [], cut)
+    never_started = fake_trial("c", {"n_hidden": 1}, error=RuntimeError("worker died"))
+    cb.on_trial_error(0, [], never_started)
+
+    runs = children(recorder)
+    assert set(runs) == {"a", "b", "c"}
+    a, b, c = runs["a"], runs["b"], runs["c"]
+    assert (a.info.status, a.data.tags["trial_status"], a.data.tags["stop_reason"]) == (
+        "FINISHED", "completed", "max_epochs")
+    assert (b.info.status, b.data.tags["trial_status"]) == ("KILLED", "stopped_early")
+    assert (c.info.status, c.data.tags["trial_status"]) == ("FAILED", "failed")
+    assert "worker died" in c.data.tags["error"] and c.data.params["n_hidden"] == "1"
+    assert a.data.tags["tf_threads"] == "1"
+    history = MlflowClient(recorder.tracking_uri).get_metric_history(a.info.run_id, "val_accuracy")
+    assert [(m.step, m.value) for m in history] == [(1, 1.5), (2, 2.5)]
+
+
+def test_interrupted_sweep_leaves_no_running_runs(recorder):
+    cb = MLflowTrialCallback(recorder)
+    cb.on_trial_start(0, [], fake_trial("x", {"n_hidden": 1}))
+    recorder.finish_sweep({}, {}, status="KILLED")
+    client = MlflowClient(recorder.tracking_uri)
+    runs = client.search_runs([recorder.experiment_id])
+    assert {r.info.status for r in runs} == {"KILLED"}
+    assert children(recorder)["x"].data.tags["trial_status"] == "interrupted"
+
+
+def test_unreachable_tracking_server_fails_fast():
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match=r"tracking.uri=http://127.0.0.1:9"):
+        check_reachable("http://127.0.0.1:9", timeout=3)
+    assert time.monotonic() - started < 10
