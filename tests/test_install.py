@@ -30,8 +30,10 @@ def test_regular_install_ships_conf_and_console_script(tmp_path):
          str(ROOT)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
-    installed = Path(purelib) / "search" / "conf" / "search_space" / "keras_tuner.yaml"
-    assert installed.is_file()
+    shipped = {p.relative_to(Path(purelib) / "search" / "conf").as_posix()
+               for p in (Path(purelib) / "search" / "conf").rglob("*.yaml")}  # fmt: skip
+    in_repo = {p.relative_to(ROOT / "conf").as_posix() for p in (ROOT / "conf").rglob("*.yaml")}
+    assert shipped == in_repo
     proc = subprocess.run([str(venv / "bin" / "sweep"), "--cfg", "job", "search_space=keras_tuner"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
