@@ -18,6 +18,7 @@ METRIC, MODE = "val_accuracy", "max"
 
 def make_sampler(options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
     """A seeded Optuna sampler: same seed, same first configurations."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # Ray/our progress reports trials
     opts = dict(options)
     name = opts.pop("name")
     if name == "random":

@@ -45,9 +45,7 @@ class MLflowTrialCallback(Callback):
             self.recorder.tag_trial(trial.trial_id, {"tf_threads": str(result["tf_threads"])})
         self.recorder.log_epoch(trial.trial_id, metrics, step=int(result["training_iteration"]))
 
-    def on_trial_complete(
-        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
-    ):
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
         last = trial.last_result or {}
         epochs = int(last.get("training_iteration", 0))
         if last.get(FINISHED_FLAG):

@@ -1,7 +1,7 @@
-"""`sweep`: the Hydra command line. Compose the config, validate it, run the sweep.
+"""`sweep` and `sweep-lr-find`: Hydra command lines over the same configs.
 
-Bad input (config, data files, tracking backend) ends with exit status 2 and one line
-naming the offending key or file, never a traceback.
+Compose the config, validate it, run. Bad input (config, data files, tracking backend)
+ends with exit status 2 and one line naming the offending key or file, never a traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -38,24 +40,70 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-@hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
-def _app(cfg: DictConfig) -> None:
-    from search.driver import format_summary, run_sweep
-    from search.settings import Settings
+def load_settings(cfg: DictConfig, need_suggestion: bool = True) -> Any:
+    """Validated settings; looks the lr finder's suggestion up in MLflow when the space
+    takes its learning-rate range from it."""
+    from search.settings import Settings, _absolute_sqlite
+    from search.space import SearchSpace
+    from tracking.health import check_reachable
+    from tracking.recorder import latest_lr_suggestion
 
+    raw = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(raw, dict)
+    suggestion = None
+    if SearchSpace.needs_lr_suggestion(raw.get("search_space")):
+        if need_suggestion:
+            uri = _absolute_sqlite(str((raw.get("tracking") or {}).get("uri")))
+            check_reachable(uri)
+            suggestion = latest_lr_suggestion(uri, str(raw.get("name")))
+        else:
+            suggestion = 1.0  # the finder itself does not use the range
+    return Settings.from_config(raw, lr_suggestion=suggestion)
+
+
+def _guarded(run: Callable[[], None]) -> None:
     _quiet_libraries()
     try:
-        settings = Settings.from_config(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-        summary = run_sweep(settings)
+        run()
     except USER_ERRORS as exc:
         print(f"sweep: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    print(format_summary(summary))
+
+
+@hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
+def _sweep(cfg: DictConfig) -> None:
+    def run() -> None:
+        from search.driver import format_summary, run_sweep
+
+        print(format_summary(run_sweep(load_settings(cfg))))
+
+    _guarded(run)
+
+
+@hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
+def _lr_find(cfg: DictConfig) -> None:
+    def run() -> None:
+        from search.lr_find import run_lr_find
+
+        s = run_lr_find(load_settings(cfg, need_suggestion=False))
+        print(
+            f"lr finder: loss turns up at lr {s.turning_lr:.3g}; suggested lr "
+            f"{s.suggested_lr:.3g} ({s.steps} steps)\n"
+            f"MLflow: experiment id {s.experiment_id}, run {s.run_id} (lr_finder.png); "
+            "a space takes its range from it with learning_rate: {lr_find: {low: 0.1, high: 3}}"
+        )
+
+    _guarded(run)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _app()
+    """`sweep` console script."""
+    _sweep()
+
+
+def lr_find_main() -> None:
+    """`sweep-lr-find` console script."""
+    _lr_find()
 
 
 if __name__ == "__main__":

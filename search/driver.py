@@ -51,13 +51,21 @@ class SweepSummary:
 def _sweep_params(s: Settings, data: Dataset) -> dict[str, Any]:
     sizes = data.sizes()
     return {
-        "name": s.name, "trials": s.trials, "max_epochs": s.max_epochs,
-        "max_concurrent": s.max_concurrent, "seed": s.seed, "dataset": data.name,
-        "search_space": s.space.name, "searcher": s.searcher["name"],
-        "scheduler": s.scheduler["name"], "cpus_per_trial": s.cpus_per_trial,
-        "patience": s.patience, "train_size": sizes["train"], "val_size": sizes["val"],
+        "name": s.name,
+        "trials": s.trials,
+        "max_epochs": s.max_epochs,
+        "max_concurrent": s.max_concurrent,
+        "seed": s.seed,
+        "dataset": data.name,
+        "search_space": s.space.name,
+        "searcher": s.searcher["name"],
+        "scheduler": s.scheduler["name"],
+        "cpus_per_trial": s.cpus_per_trial,
+        "mc_dropout_samples": s.mc_dropout_samples,
+        "train_size": sizes["train"],
+        "val_size": sizes["val"],
         "test_size": sizes["test"],
-    }  # fmt: skip
+    }
 
 
 def _start_ray(settings: Settings) -> None:
@@ -100,8 +108,9 @@ def run_sweep(settings: Settings, echo: Callable[[str], None] = print) -> SweepS
         ConfigError / DataError / TrackingError: bad input, before any trial starts.
     """
     started = time.monotonic()
-    searcher = make_searcher(settings.space, settings.searcher, settings.seed,
-                             settings.max_concurrent)  # fmt: skip
+    searcher = make_searcher(
+        settings.space, settings.searcher, settings.seed, settings.max_concurrent
+    )
     scheduler = make_scheduler(settings.scheduler, settings.max_epochs)
     data = load_dataset(settings.dataset, settings.seed)
     check_reachable(settings.tracking_uri)
@@ -128,11 +137,10 @@ def run_sweep(settings: Settings, echo: Callable[[str], None] = print) -> SweepS
             tune.with_parameters(
                 run_trial,
                 data=data,
-                settings={"max_epochs": settings.max_epochs, "patience": settings.patience,
-                          "batch_size": settings.batch_size, "seed": settings.seed},
+                settings={"max_epochs": settings.max_epochs, "seed": settings.seed},
             ),
             {"cpu": settings.cpus_per_trial},
-        )  # fmt: skip
+        )
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -178,15 +186,27 @@ def run_sweep(settings: Settings, echo: Callable[[str], None] = print) -> SweepS
         ray.shutdown()
 
 
-def _finish(settings: Settings, recorder: SweepRecorder, data: Dataset, best: Any,
-            best_val: float, checkpoint: Any, counts: dict[str, int],
-            started: float) -> SweepSummary:  # fmt: skip
+def _finish(
+    settings: Settings,
+    recorder: SweepRecorder,
+    data: Dataset,
+    best: Any,
+    best_val: float,
+    checkpoint: Any,
+    counts: dict[str, int],
+    started: float,
+) -> SweepSummary:
     """Evaluate the best trial's model on the test set, log and register it."""
     import keras
 
+    import trainables.layers  # noqa: F401 - registers the custom layers and schedules
+    import trainables.schedules  # noqa: F401
+    from trainables.evaluate import score
+
     with checkpoint.as_directory() as folder:
         model = keras.saving.load_model(Path(folder) / MODEL_FILE)
-    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
+    test = score(model, data.x_test, data.y_test, settings.mc_dropout_samples)
+    test_loss, test_accuracy = test["loss"], test["accuracy"]
     example = data.x_test[:5].astype("float32")
     model_uri, _ = recorder.log_keras_model(
         model,
@@ -199,8 +219,7 @@ def _finish(settings: Settings, recorder: SweepRecorder, data: Dataset, best: An
     recorder.finish_sweep(
         metrics={
             "best_val_accuracy": best_val,
-            "test_accuracy": float(test_accuracy),
-            "test_loss": float(test_loss),
+            **{f"test_{k}": v for k, v in test.items()},
             "trials_completed": counts["completed"],
             "trials_stopped_early": counts["stopped_early"],
             "trials_failed": counts["failed"],
@@ -232,13 +251,16 @@ def format_summary(s: SweepSummary) -> str:
         if not s.tracking_uri.startswith("http")
         else s.tracking_uri
     )
-    return "\n".join([
-        f"Sweep '{s.name}' done in {s.seconds:.0f} s: {sum(c.values())} trials "
-        f"({c['completed']} completed, {c['stopped_early']} stopped early, {c['failed']} failed)",
-        f"Best {s.best_trial}: val_accuracy {s.best_val_accuracy:.4f}, "
-        f"test_accuracy {s.test_accuracy:.4f}",
-        f"  params: {format_params(s.best_params)}",
-        f"MLflow: experiment '{s.name}' (id {s.experiment_id}), parent run {s.parent_run_id}",
-        f"Model:  {s.model_uri} (TensorFlow SavedModel, registered)",
-        f"Compare runs: {ui}  -> open #/experiments/{s.experiment_id}/runs",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"Sweep '{s.name}' done in {s.seconds:.0f} s: {sum(c.values())} trials "
+            f"({c['completed']} completed, {c['stopped_early']} stopped early, "
+            f"{c['failed']} failed)",
+            f"Best {s.best_trial}: val_accuracy {s.best_val_accuracy:.4f}, "
+            f"test_accuracy {s.test_accuracy:.4f}",
+            f"  params: {format_params(s.best_params)}",
+            f"MLflow: experiment '{s.name}' (id {s.experiment_id}), parent run {s.parent_run_id}",
+            f"Model:  {s.model_uri} (TensorFlow SavedModel, registered)",
+            f"Compare runs: {ui}  -> open #/experiments/{s.experiment_id}/runs",
+        ]
+    )

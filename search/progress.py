@@ -28,8 +28,13 @@ def format_params(params: dict[str, Any]) -> str:
 class ProgressCallback(Callback):
     """Prints a status line every ``interval`` seconds and when a trial ends."""
 
-    def __init__(self, total: int, interval: float = 15.0, stream: TextIO | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        total: int,
+        interval: float = 15.0,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.total = total
         self.interval = interval
         self.stream = stream or sys.stdout

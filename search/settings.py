@@ -30,6 +30,27 @@ def _options(cfg: Mapping[str, Any], group: str, allowed: tuple[str, ...]) -> di
     return dict(options)
 
 
+def _lr_find_options(opts: Mapping[str, Any]) -> dict[str, Any]:
+    min_lr, max_lr = opts.get("min_lr", 1e-5), opts.get("max_lr", 10.0)
+    iterations = opts.get("iterations", 500)
+    for key, value in (("min_lr", min_lr), ("max_lr", max_lr)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"lr_find.{key}={value!r}: must be a number > 0")
+    if min_lr >= max_lr:
+        raise ConfigError(f"lr_find.min_lr={min_lr}: must be below lr_find.max_lr={max_lr}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 20:
+        raise ConfigError(f"lr_find.iterations={iterations!r}: must be an integer >= 20")
+    params = opts.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError("lr_find.params: must map hyperparameter names to values")
+    return {
+        "min_lr": float(min_lr),
+        "max_lr": float(max_lr),
+        "iterations": iterations,
+        "params": dict(params),
+    }
+
+
 def _absolute_sqlite(uri: str) -> str:
     """sqlite:///relative.db -> sqlite:////abs/relative.db, so Ray workers, Hydra and
     later `mlflow ui` calls all see the same file whatever their working directory."""
@@ -49,8 +70,8 @@ class Settings:
     max_concurrent: int
     seed: int
     cpus_per_trial: int
-    patience: int
-    batch_size: int
+    mc_dropout_samples: int
+    lr_find: dict[str, Any]
     dataset: dict[str, Any]
     space: SearchSpace
     searcher: dict[str, Any]
@@ -61,8 +82,10 @@ class Settings:
     resolved: dict[str, Any]
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> Settings:
+    def from_config(cls, cfg: Mapping[str, Any], lr_suggestion: float | None = None) -> Settings:
         """Validate a resolved config dict (``OmegaConf.to_container(cfg, resolve=True)``).
+
+        ``lr_suggestion``: the learning-rate finder's result, for spaces that use it.
 
         Raises:
             ConfigError: naming the first invalid key and what is allowed.
@@ -78,10 +101,12 @@ class Settings:
 
         trial = cfg.get("trial") or {}
         cpus = _positive_int(trial, "cpus", "trial.cpus")
-        batch_size = _positive_int(trial, "batch_size", "trial.batch_size")
-        patience = trial.get("patience", 0)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ConfigError(f"trial.patience={patience!r}: must be an integer >= 0 (0 = off)")
+        evaluation = cfg.get("evaluation") or {}
+        mc_samples = evaluation.get("mc_dropout_samples", 0)
+        if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 0:
+            raise ConfigError(
+                f"evaluation.mc_dropout_samples={mc_samples!r}: must be an integer >= 0 (0 = off)"
+            )
         cores = os.cpu_count() or 1
         if cpus > cores:
             raise ConfigError(f"trial.cpus={cpus}: this machine has {cores} CPUs")
@@ -109,10 +134,13 @@ class Settings:
             max_concurrent=max_concurrent,
             seed=seed,
             cpus_per_trial=cpus,
-            patience=patience,
-            batch_size=batch_size,
+            mc_dropout_samples=mc_samples,
+            lr_find=_lr_find_options(cfg.get("lr_find") or {}),
             dataset=dict(cfg.get("dataset") or {}),
-            space=SearchSpace.from_config(cfg.get("search_space")),  # type: ignore[arg-type]
+            space=SearchSpace.from_config(
+                cfg.get("search_space"),
+                lr_suggestion=lr_suggestion,  # type: ignore[arg-type]
+            ),
             searcher=_options(cfg, "searcher", SEARCHERS),
             scheduler=_options(cfg, "scheduler", SCHEDULERS),
             tracking_uri=_absolute_sqlite(uri),

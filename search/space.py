@@ -16,9 +16,10 @@ from typing import Any
 import optuna
 
 from search.errors import ConfigError
-from trainables.params import PARAMS, ParamRule
+from trainables.params import PARAMS, SELU_RULES, ParamRule
 
 Scalar = bool | int | float | str | None
+CLIP_PARAMS = ("clipvalue", "clipnorm", "global_clipnorm")
 
 
 def _is_number(v: Any) -> bool:
@@ -61,8 +62,9 @@ class IntDistribution(Distribution):
             raise ConfigError(f"{self.key}: log=true and step={self.step}; use step=1 with log")
 
     def suggest(self, trial: optuna.Trial, name: str) -> int:
-        return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step),
-                                 log=self.log)  # fmt: skip
+        return trial.suggest_int(
+            name, int(self.low), int(self.high), step=int(self.step), log=self.log
+        )
 
     def values_to_check(self) -> list[Scalar]:
         return [int(self.low), int(self.high)]
@@ -78,9 +80,7 @@ class FloatDistribution(Distribution):
     def __post_init__(self) -> None:
         for bound in ("low", "high"):
             if not _is_number(getattr(self, bound)):
-                raise ConfigError(
-                    f"{self.key}.{bound}={getattr(self, bound)!r}: must be a number"
-                )
+                raise ConfigError(f"{self.key}.{bound}={getattr(self, bound)!r}: must be a number")
         if self.low > self.high:
             raise ConfigError(f"{self.key}: low={self.low} > high={self.high}; need low <= high")
         if self.log and self.low <= 0:
@@ -92,8 +92,9 @@ class FloatDistribution(Distribution):
                 raise ConfigError(f"{self.key}: log=true cannot be combined with step")
 
     def suggest(self, trial: optuna.Trial, name: str) -> float:
-        return trial.suggest_float(name, float(self.low), float(self.high), log=self.log,
-                                   step=self.step)  # fmt: skip
+        return trial.suggest_float(
+            name, float(self.low), float(self.high), log=self.log, step=self.step
+        )
 
     def values_to_check(self) -> list[Scalar]:
         return [float(self.low), float(self.high)]
@@ -125,10 +126,21 @@ class CategoricalDistribution(Distribution):
 class Constant(Distribution):
     """A fixed value: the param is set for every trial, never sampled."""
 
-    value: Scalar = None
+    value: Any = None
 
     def values_to_check(self) -> list[Scalar]:
         return [self.value]
+
+
+def possible_values(dist: Distribution) -> list[Any]:
+    """The values a distribution can produce, or its bounds for continuous ranges."""
+    if isinstance(dist, Constant):
+        return [dist.value]
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, IntDistribution) and (dist.high - dist.low) // dist.step <= 1000:
+        return list(range(int(dist.low), int(dist.high) + 1, int(dist.step)))
+    return [dist.low, dist.high]  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -142,8 +154,9 @@ class Param:
 
     def applies(self, sampled: Mapping[str, Scalar]) -> bool:
         """Whether every condition holds for the values sampled so far."""
-        return all(name in sampled and sampled[name] in values
-                   for name, values in self.when.items())  # fmt: skip
+        return all(
+            name in sampled and sampled[name] in values for name, values in self.when.items()
+        )
 
 
 _DIST_KEYS = {
@@ -154,13 +167,19 @@ _DIST_KEYS = {
 _MODIFIERS = {"type", "when", "per_layer"}
 
 
-def _parse_distribution(key: str, spec: Any) -> Distribution:
+def _parse_distribution(
+    key: str, spec: Any, rule: ParamRule, lr_suggestion: float | None
+) -> Distribution:
     if not isinstance(spec, Mapping):
         if isinstance(spec, list | tuple):
-            raise ConfigError(
-                f"{key}: a list is not a value; use {{type: categorical, choices: [...]}}"
-            )
+            if rule.kind != "floats":
+                raise ConfigError(
+                    f"{key}: a list is not a value; use {{type: categorical, choices: [...]}}"
+                )
+            return Constant(key, value=[float(v) if _is_number(v) else v for v in spec])
         return Constant(key, value=spec)
+    if "lr_find" in spec:
+        return _from_lr_finder(key, spec, lr_suggestion)
     kind = spec.get("type")
     if kind not in _DIST_KEYS:
         raise ConfigError(f"{key}.type={kind!r}: allowed are int, float, categorical")
@@ -190,8 +209,16 @@ class SearchSpace:
     params: tuple[Param, ...]
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], key: str = "search_space") -> SearchSpace:
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        key: str = "search_space",
+        lr_suggestion: float | None = None,
+    ) -> SearchSpace:
         """Parse and validate the ``search_space`` config group.
+
+        ``lr_suggestion`` is the learning-rate finder's result, for params that take
+        their range from it (``lr_find: {low: 0.1, high: 3}``).
 
         Raises:
             ConfigError: naming the offending key, for any invalid entry.
@@ -217,16 +244,20 @@ class SearchSpace:
                 )
             param = Param(
                 str(name),
-                _parse_distribution(pkey, spec),
+                _parse_distribution(pkey, spec, rule, lr_suggestion),
                 when=_parse_when(pkey, spec, seen),
                 per_layer=_parse_per_layer(pkey, spec, seen, rule),
             )
             for value in param.distribution.values_to_check():
                 if not rule.accepts(value):
-                    raise ConfigError(f"{pkey}: {value!r} is not allowed; {name} must be "
-                                      f"{rule.allowed()}")  # fmt: skip
+                    raise ConfigError(
+                        f"{pkey}: {value!r} is not allowed; {name} must be {rule.allowed()}"
+                    )
             params.append(param)
             seen[param.name] = param
+        _check_selu(key, params)
+        _check_applies(key, params)
+        _check_exclusive(key, params)
         return cls(str(config.get("name", "custom")), tuple(params))
 
     def define_by_run(self, trial: optuna.Trial) -> dict[str, Scalar]:
@@ -235,10 +266,14 @@ class SearchSpace:
         Conditional params are suggested only when their conditions hold, so they are
         absent (not defaulted) from trials where they do not apply.
         """
-        sampled: dict[str, Scalar] = {}
-        constants: dict[str, Scalar] = {}
+        sampled: dict[str, Any] = {}
+        constants: dict[str, Any] = {}
         for p in self.params:
             if not p.applies(sampled):
+                continue
+            if sampled.get("activation") == "selu" and p.name in SELU_RULES:
+                # Table 11-4: a self-normalizing net fixes these; never sample them.
+                sampled[p.name] = constants[p.name] = SELU_RULES[p.name]
                 continue
             names = (
                 [f"{p.name}_{i}" for i in range(int(sampled[p.per_layer]))]  # type: ignore[arg-type]
@@ -262,6 +297,123 @@ class SearchSpace:
     def names(self) -> list[str]:
         return [p.name for p in self.params]
 
+    @staticmethod
+    def needs_lr_suggestion(config: Any) -> bool:
+        """Whether a raw space config takes a range from the learning-rate finder."""
+        raw = config.get("params") if isinstance(config, Mapping) else None
+        return isinstance(raw, Mapping) and any(
+            isinstance(spec, Mapping) and "lr_find" in spec for spec in raw.values()
+        )
+
+
+def _from_lr_finder(key: str, spec: Mapping[str, Any], suggestion: float | None) -> Distribution:
+    """``{lr_find: {low: 0.1, high: 3}}``: a log range around the finder's suggestion."""
+    factors = spec["lr_find"]
+    if not isinstance(factors, Mapping) or set(factors) - {"low", "high"}:
+        raise ConfigError(f"{key}.lr_find: must be {{low: FACTOR, high: FACTOR}}")
+    low, high = factors.get("low", 0.1), factors.get("high", 3.0)
+    if not (_is_number(low) and _is_number(high) and 0 < low <= high):
+        raise ConfigError(f"{key}.lr_find: needs 0 < low <= high (got {low}, {high})")
+    if suggestion is None:
+        raise ConfigError(
+            f"{key}.lr_find: no learning-rate finder result for this sweep name; "
+            "run `sweep-lr-find name=...` with the same name and tracking.uri first"
+        )
+    return FloatDistribution(key, low=suggestion * low, high=suggestion * high, log=True)
+
+
+def _may_be(params: list[Param], name: str, value: Any) -> tuple[bool, bool]:
+    """(may ``name`` take ``value`` in some trial, does it in every trial)."""
+    for p in params:
+        if p.name == name:
+            values = possible_values(p.distribution)
+            return value in values, all(v == value for v in values)
+    default = PARAMS[name].default
+    return default == value, default == value
+
+
+def _check_selu(key: str, params: list[Param]) -> None:
+    """Table 11-4 when activation may be selu: forced params come after `activation`
+    (so they can be fixed for selu trials), and are refused if they contradict it in a
+    space where every trial is selu."""
+    may, always = _may_be(params, "activation", "selu")
+    if not may:
+        return
+    names = [p.name for p in params]
+    for p in params:
+        if p.name not in SELU_RULES:
+            continue
+        forced = SELU_RULES[p.name]
+        if "activation" in names and names.index(p.name) < names.index("activation"):
+            raise ConfigError(
+                f"{key}.params.{p.name}: declare it after activation (activation may be "
+                "selu, which fixes it: Table 11-4)"
+            )
+        if always and any(v != forced for v in possible_values(p.distribution)):
+            raise ConfigError(
+                f"{key}.params.{p.name}: activation=selu needs {p.name}={forced!r} "
+                "(self-normalizing net, Table 11-4)"
+            )
+
+
+def _check_applies(key: str, params: list[Param]) -> None:
+    """Refuse a param that would be set but have no effect in some trial
+    (e.g. momentum with adam): no option is accepted and ignored."""
+    by_name = {p.name: p for p in params}
+    for p in params:
+        rule = PARAMS[p.name]
+        if not rule.applies:
+            continue
+        ok = False
+        for governor, allowed in rule.applies:
+            if governor in p.when:
+                values: list[Any] = list(p.when[governor])
+            elif governor in by_name:
+                values = possible_values(by_name[governor].distribution)
+            else:
+                values = [PARAMS[governor].default]
+            if all(v in allowed for v in values):
+                ok = True
+                break
+        if not ok:
+            needs = " or ".join(
+                f"{g} is {a!r}" if not isinstance(a, tuple) else f"{g} in {list(a)}"
+                for g, a in rule.applies
+            )
+            raise ConfigError(
+                f"{key}.params.{p.name}: only has an effect when {needs}; add a `when` "
+                "condition or fix that param"
+            )
+    if (
+        "n_neurons" in by_name
+        and by_name["n_neurons"].per_layer
+        and any(v != "uniform" for v in _values(by_name, "layer_shape"))
+    ):
+        raise ConfigError(
+            f"{key}.params.n_neurons.per_layer: per-layer sizes need layer_shape=uniform "
+            "(pyramid and first_bigger derive the sizes from one n_neurons)"
+        )
+
+
+def _values(by_name: Mapping[str, Param], name: str) -> list[Any]:
+    if name in by_name:
+        return possible_values(by_name[name].distribution)
+    return [PARAMS[name].default]
+
+
+def _check_exclusive(key: str, params: list[Param]) -> None:
+    """Keras takes one kind of gradient clipping at a time."""
+    clips = [
+        p.name
+        for p in params
+        if p.name in CLIP_PARAMS and any(v > 0 for v in possible_values(p.distribution))
+    ]
+    if len(clips) > 1:
+        raise ConfigError(
+            f"{key}.params.{clips[1]}: only one of {', '.join(CLIP_PARAMS)} may be set "
+            f"(also set: {clips[0]})"
+        )
+
 
 def _parse_when(key: str, spec: Any, seen: Mapping[str, Param]) -> dict[str, tuple[Scalar, ...]]:
     if not isinstance(spec, Mapping) or spec.get("when") is None:
@@ -282,9 +434,7 @@ def _parse_when(key: str, spec: Any, seen: Mapping[str, Param]) -> dict[str, tup
     return out
 
 
-def _parse_per_layer(
-    key: str, spec: Any, seen: Mapping[str, Param], rule: ParamRule
-) -> str | None:
+def _parse_per_layer(key: str, spec: Any, seen: Mapping[str, Param], rule: ParamRule) -> str | None:
     if not isinstance(spec, Mapping) or spec.get("per_layer") is None:
         return None
     count = spec["per_layer"]
@@ -292,7 +442,6 @@ def _parse_per_layer(
         raise ConfigError(f"{key}.per_layer: this param has one value for the whole model")
     if count not in seen or not isinstance(seen[count].distribution, IntDistribution | Constant):
         raise ConfigError(
-            f"{key}.per_layer={count}: must name an int param declared before it "
-            f"(e.g. n_hidden)"
+            f"{key}.per_layer={count}: must name an int param declared before it (e.g. n_hidden)"
         )
     return str(count)

@@ -53,7 +53,5 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
         data,
         max_epochs=max_epochs,
         on_epoch_end=on_epoch_end,
-        patience=int(settings["patience"]),
-        batch_size=int(settings["batch_size"]),
         seed=int(settings["seed"]),
     )

@@ -8,8 +8,14 @@ import pytest
 
 
 def run(sweep_bin, cli_env, tmp_path, *args, timeout=120):
-    return subprocess.run([sweep_bin, *args], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=timeout, env=cli_env)  # fmt: skip
+    return subprocess.run(
+        [sweep_bin, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env,
+    )
 
 
 def test_help_lists_groups(sweep_bin, cli_env, tmp_path):
@@ -20,9 +26,18 @@ def test_help_lists_groups(sweep_bin, cli_env, tmp_path):
 
 
 def test_cfg_job_shows_overrides(sweep_bin, cli_env, tmp_path):
-    proc = run(sweep_bin, cli_env, tmp_path, "--cfg", "job", "dataset=digits",
-               "search_space=keras_tuner", "trials=8", "name=demo",
-               "tracking.uri=sqlite:///demo.db")  # fmt: skip
+    proc = run(
+        sweep_bin,
+        cli_env,
+        tmp_path,
+        "--cfg",
+        "job",
+        "dataset=digits",
+        "search_space=keras_tuner",
+        "trials=8",
+        "name=demo",
+        "tracking.uri=sqlite:///demo.db",
+    )
     assert proc.returncode == 0, proc.stderr
     import yaml
 

@@ -63,16 +63,23 @@ def _fake_fashion(folder: Path, n_train: int = 40, n_test: int = 10) -> None:
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     for stem, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(folder / f"{stem}-images-idx3-ubyte",
-                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), compress=True)  # fmt: skip
-        write_idx(folder / f"{stem}-labels-idx1-ubyte",
-                  (np.arange(n) % 10).astype(np.uint8), compress=True)  # fmt: skip
+        write_idx(
+            folder / f"{stem}-images-idx3-ubyte",
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+            compress=True,
+        )
+        write_idx(
+            folder / f"{stem}-labels-idx1-ubyte",
+            (np.arange(n) % 10).astype(np.uint8),
+            compress=True,
+        )
 
 
 def test_fashion_mnist_from_configured_path(tmp_path):
     _fake_fashion(tmp_path / "fm")
-    ds = load_dataset({"name": "fashion_mnist", "path": str(tmp_path / "fm"),
-                       "validation_size": 8}, seed=0)  # fmt: skip
+    ds = load_dataset(
+        {"name": "fashion_mnist", "path": str(tmp_path / "fm"), "validation_size": 8}, seed=0
+    )
     assert ds.sizes() == {"train": 32, "val": 8, "test": 10}
     assert ds.x_train.shape == (32, 784) and ds.x_train.dtype == np.uint8
     assert ds.scale == 255.0 and ds.n_classes == 10

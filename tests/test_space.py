@@ -19,9 +19,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def sample_many(space: SearchSpace, n: int, seed: int = 0, sampler: str = "random"):
-    study = optuna.create_study(
-        direction="maximize", sampler=make_sampler({"name": sampler}, seed)
-    )
+    study = optuna.create_study(direction="maximize", sampler=make_sampler({"name": sampler}, seed))
     configs = []
     for i in range(n):
         trial = study.ask()
@@ -117,26 +115,42 @@ def _space(params: dict) -> dict:
     ("params", "key_fragment"),
     [
         ({"n_hidden": {"type": "int", "low": 5, "high": 2}}, "search_space.params.n_hidden"),
-        ({"learning_rate": {"type": "float", "low": 0.0, "high": 1.0, "log": True}},
-         "search_space.params.learning_rate"),
+        (
+            {"learning_rate": {"type": "float", "low": 0.0, "high": 1.0, "log": True}},
+            "search_space.params.learning_rate",
+        ),
         ({"n_hidden": {"type": "int", "low": 0.5, "high": 3}}, "search_space.params.n_hidden.low"),
-        ({"optimizer": {"type": "categorical", "choices": []}},
-         "search_space.params.optimizer.choices"),
-        ({"activation": {"type": "categorical", "choices": ["relu", "sigmoidal"]}},
-         "search_space.params.activation"),
-        ({"n_hidden": {"type": "int", "low": 0, "high": 3},
-          "momentum": {"type": "float", "low": 0.1, "high": 0.9, "when": {"optimizr": "sgd"}}},
-         "search_space.params.momentum.when.optimizr"),
+        (
+            {"optimizer": {"type": "categorical", "choices": []}},
+            "search_space.params.optimizer.choices",
+        ),
+        (
+            {"activation": {"type": "categorical", "choices": ["relu", "sigmoidal"]}},
+            "search_space.params.activation",
+        ),
+        (
+            {
+                "n_hidden": {"type": "int", "low": 0, "high": 3},
+                "momentum": {"type": "float", "low": 0.1, "high": 0.9, "when": {"optimizr": "sgd"}},
+            },
+            "search_space.params.momentum.when.optimizr",
+        ),
         ({"n_hiden": {"type": "int", "low": 0, "high": 3}}, "search_space.params.n_hiden"),
         ({"dropout": {"type": "float", "low": 0.0, "high": 1.5}}, "search_space.params.dropout"),
-        ({"n_hidden": {"type": "normal", "low": 0, "high": 3}},
-         "search_space.params.n_hidden.type"),
-        ({"n_hidden": {"type": "int", "low": 0, "high": 3, "stepp": 2}},
-         "search_space.params.n_hidden.stepp"),
-        ({"n_neurons": {"type": "int", "low": 8, "high": 64, "per_layer": "n_hidden"}},
-         "search_space.params.n_neurons.per_layer"),
+        (
+            {"n_hidden": {"type": "normal", "low": 0, "high": 3}},
+            "search_space.params.n_hidden.type",
+        ),
+        (
+            {"n_hidden": {"type": "int", "low": 0, "high": 3, "stepp": 2}},
+            "search_space.params.n_hidden.stepp",
+        ),
+        (
+            {"n_neurons": {"type": "int", "low": 8, "high": 64, "per_layer": "n_hidden"}},
+            "search_space.params.n_neurons.per_layer",
+        ),
         ({"optimizer": "adamm"}, "search_space.params.optimizer"),
-    ],  # fmt: skip
+    ],
 )
 def test_invalid_spaces_name_the_key(params, key_fragment):
     with pytest.raises(ConfigError) as err:

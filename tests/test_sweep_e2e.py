@@ -21,9 +21,18 @@ def finished_sweep(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("sweep")
     sweep = str(Path(sys.executable).parent / "sweep")
-    cmd = [sweep, "dataset=digits", "search_space=keras_tuner", f"trials={TRIALS}",
-           f"max_epochs={EPOCHS}", "max_concurrent=2", "seed=0", "name=acc",
-           "tracking.uri=sqlite:///acc.db", "ray.storage_path=ray_results"]  # fmt: skip
+    cmd = [
+        sweep,
+        "dataset=digits",
+        "search_space=keras_tuner",
+        f"trials={TRIALS}",
+        f"max_epochs={EPOCHS}",
+        "max_concurrent=2",
+        "seed=0",
+        "name=acc",
+        "tracking.uri=sqlite:///acc.db",
+        "ray.storage_path=ray_results",
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -125,8 +134,11 @@ def test_registered_savedmodel_predicts_class_probabilities(client, finished_swe
     versions = client.search_model_versions("name='acc'")
     assert len(versions) == 1
     mlflow.set_tracking_uri(f"sqlite:///{work / 'acc.db'}")
-    local = Path(mlflow.artifacts.download_artifacts(f"models:/acc/{versions[0].version}",
-                                                     dst_path=str(work / "model")))  # fmt: skip
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/acc/{versions[0].version}", dst_path=str(work / "model")
+        )
+    )
     saved = [p.parent for p in local.rglob("saved_model.pb")]
     assert len(saved) == 1
     loaded = tf.saved_model.load(str(saved[0]))

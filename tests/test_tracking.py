@@ -13,8 +13,9 @@ from tracking.health import check_reachable
 
 
 def fake_trial(trial_id: str, config: dict, last: dict | None = None, error=None):
-    return SimpleNamespace(trial_id=trial_id, config=config, last_result=last or {},
-                           get_error=lambda: error)  # fmt: skip
+    return SimpleNamespace(
+        trial_id=trial_id, config=config, last_result=last or {}, get_error=lambda: error
+    )
 
 
 @pytest.fixture
@@ -37,8 +38,17 @@ def test_outcomes_are_told_apart(recorder):
     for t in (done, cut):
         cb.on_trial_start(0, [], t)
     for epoch in (1, 2):
-        cb.on_trial_result(0, [], done, {"training_iteration": epoch, "val_accuracy": 0.5 + epoch,
-                                         "loss": 1.0 / epoch, "tf_threads": 1})  # fmt: skip
+        cb.on_trial_result(
+            0,
+            [],
+            done,
+            {
+                "training_iteration": epoch,
+                "val_accuracy": 0.5 + epoch,
+                "loss": 1.0 / epoch,
+                "tf_threads": 1,
+            },
+        )
     cb.on_trial_result(0, [], cut, {"training_iteration": 1, "val_accuracy": 0.1})
     done.last_result = {"training_iteration": 2, FINISHED_FLAG: True, "stop_reason": "max_epochs"}
     cut.last_result = {"training_iteration": 1}
@@ -51,7 +61,10 @@ def test_outcomes_are_told_apart(recorder):
     assert set(runs) == {"a", "b", "c"}
     a, b, c = runs["a"], runs["b"], runs["c"]
     assert (a.info.status, a.data.tags["trial_status"], a.data.tags["stop_reason"]) == (
-        "FINISHED", "completed", "max_epochs")
+        "FINISHED",
+        "completed",
+        "max_epochs",
+    )
     assert (b.info.status, b.data.tags["trial_status"]) == ("KILLED", "stopped_early")
     assert (c.info.status, c.data.tags["trial_status"]) == ("FAILED", "failed")
     assert "worker died" in c.data.tags["error"] and c.data.params["n_hidden"] == "1"

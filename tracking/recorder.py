@@ -68,6 +68,23 @@ class SweepRecorder:
         Raises:
             TrackingError: when the backend cannot be reached or written.
         """
+        self.parent_run_id = self.start_run(
+            f"sweep-{time.strftime('%Y%m%d-%H%M%S')}", {**tags, "sweep.role": "parent"}, params
+        )
+        self.client.log_text(self.parent_run_id, config_yaml, "config.yaml")
+        return self.parent_run_id
+
+    def start_run(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
+        """Open a top-level run in the experiment (created on first use)."""
+        self._ensure_experiment()
+        assert self.experiment_id is not None
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def _ensure_experiment(self) -> None:
+        if self.experiment_id is not None:
+            return
         try:
             exp = self.client.get_experiment_by_name(self.experiment_name)
             if exp is None:
@@ -88,15 +105,6 @@ class SweepRecorder:
                 f"tracking.uri={self.tracking_uri}: cannot use MLflow there "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
             ) from exc
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
-            tags={**tags, "sweep.role": "parent"},
-        )
-        self.parent_run_id = run.info.run_id
-        self.log_params(self.parent_run_id, params)
-        self.client.log_text(self.parent_run_id, config_yaml, "config.yaml")
-        return self.parent_run_id
 
     def finish_sweep(
         self, metrics: Mapping[str, float], params: Mapping[str, Any], status: str = "FINISHED"
@@ -177,12 +185,26 @@ class SweepRecorder:
         for i in range(0, len(items), 100):  # MLflow caps a batch at 100 params
             self.client.log_batch(run_id, params=items[i : i + 100])
 
-    def log_metrics(
-        self, run_id: str, metrics: Mapping[str, float], step: int = 0
-    ) -> None:
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         batch = [Metric(str(k), float(v), now, step) for k, v in metrics.items()]
         self.client.log_batch(run_id, metrics=batch)
+
+    def log_series(self, run_id: str, name: str, values: list[float]) -> None:
+        """A metric curve with step = 0, 1, 2, ... (MLflow caps a batch at 1000)."""
+        now = int(time.time() * 1000)
+        batch = [Metric(name, float(v), now, i) for i, v in enumerate(values)]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[i : i + 1000])
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def log_dict(self, run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
+        self.client.log_dict(run_id, dict(data), artifact_file)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for k, v in tags.items():
@@ -220,6 +242,26 @@ class SweepRecorder:
             )
         version = str(info.registered_model_version)
         return f"models:/{registered_model}/{version}", version
+
+
+def latest_lr_suggestion(tracking_uri: str, experiment: str) -> float | None:
+    """The suggested learning rate of the newest finished lr-finder run of ``experiment``."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        exp = client.get_experiment_by_name(experiment)
+    except Exception as exc:  # noqa: BLE001
+        raise TrackingError(f"tracking.uri={tracking_uri}: cannot read MLflow ({exc})") from exc
+    if exp is None:
+        return None
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string="tags.`sweep.role` = 'lr_find' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs or "suggested_lr" not in runs[0].data.metrics:
+        return None
+    return float(runs[0].data.metrics["suggested_lr"])
 
 
 def run_status(status: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,9 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int
     scale: float
+    feature_mean: np.ndarray | None = None
+    feature_std: np.ndarray | None = None
+    classes: tuple[int, ...] | None = None
 
     @property
     def input_dim(self) -> int:
@@ -91,8 +94,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataError(
-            f"{path}: IDX data holds {len(raw) - header} bytes, its header {shape} "
-            f"says {expected}"
+            f"{path}: IDX data holds {len(raw) - header} bytes, its header {shape} says {expected}"
         )
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=False)
@@ -148,9 +150,7 @@ def validation_split(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Carve a fixed, seeded validation set of ``size`` examples out of (x, y)."""
     if not 0 < size < len(y):
-        raise DataError(
-            f"dataset.validation_size={size}: must be between 1 and {len(y) - 1}"
-        )
+        raise DataError(f"dataset.validation_size={size}: must be between 1 and {len(y) - 1}")
     order = np.random.default_rng(seed).permutation(len(y))
     val, train = np.sort(order[:size]), np.sort(order[size:])
     return x[train], y[train], x[val], y[val]
@@ -165,9 +165,16 @@ def load_fashion_mnist(
     x_test = a["x_test"].reshape(len(a["x_test"]), -1)
     x_tr, y_tr, x_val, y_val = validation_split(x_train, a["y_train"], validation_size, seed)
     return Dataset(
-        "fashion_mnist", x_tr, y_tr.astype(np.int64), x_val, y_val.astype(np.int64),
-        x_test, a["y_test"].astype(np.int64), n_classes=10, scale=255.0,
-    )  # fmt: skip
+        "fashion_mnist",
+        x_tr,
+        y_tr.astype(np.int64),
+        x_val,
+        y_val.astype(np.int64),
+        x_test,
+        a["y_test"].astype(np.int64),
+        n_classes=10,
+        scale=255.0,
+    )
 
 
 def load_digits(test_size: int = 360, validation_size: int = 288, seed: int = 0) -> Dataset:
@@ -190,13 +197,82 @@ def load_digits(test_size: int = 360, validation_size: int = 288, seed: int = 0)
 LOADERS = {"fashion_mnist": load_fashion_mnist, "digits": load_digits}
 
 
+def select_classes(ds: Dataset, classes: list[int]) -> Dataset:
+    """Keep only ``classes`` in every split, relabelled 0..k-1 in the order given
+    (e.g. digits 0-4 of the seed's exercise 8, 5-9 for the transfer exercise 9)."""
+    if (
+        not classes
+        or len(set(classes)) != len(classes)
+        or any(
+            isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < ds.n_classes
+            for c in classes
+        )
+    ):
+        raise DataError(
+            f"dataset.classes={classes}: must list distinct class ids in 0..{ds.n_classes - 1}"
+        )
+    lookup = np.full(ds.n_classes, -1, dtype=np.int64)
+    lookup[classes] = np.arange(len(classes))
+
+    def keep(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = lookup[y] >= 0
+        return x[mask], lookup[y[mask]]
+
+    x_tr, y_tr = keep(ds.x_train, ds.y_train)
+    x_val, y_val = keep(ds.x_val, ds.y_val)
+    x_te, y_te = keep(ds.x_test, ds.y_test)
+    return replace(
+        ds,
+        x_train=x_tr,
+        y_train=y_tr,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_te,
+        y_test=y_te,
+        n_classes=len(classes),
+        classes=tuple(classes),
+    )
+
+
+def cap_per_class(ds: Dataset, cap: int, seed: int) -> Dataset:
+    """Keep at most ``cap`` training examples per class (seeded choice); validation and
+    test stay whole so scores remain comparable (exercise 9: 100 images per digit)."""
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise DataError(f"dataset.max_per_class={cap!r}: must be an integer >= 1")
+    rng = np.random.default_rng(seed)
+    keep = np.sort(
+        np.concatenate(
+            [rng.permutation(np.flatnonzero(ds.y_train == c))[:cap] for c in range(ds.n_classes)]
+        )
+    )
+    return replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
+
+
+def with_feature_stats(ds: Dataset) -> Dataset:
+    """Per-feature mean and std of the training split, for input standardization.
+    Computed once in the driver, shared by every trial."""
+    x = ds.x_train.astype(np.float32)
+    return replace(ds, feature_mean=x.mean(axis=0), feature_std=x.std(axis=0))
+
+
 def load_dataset(options: dict[str, Any], seed: int) -> Dataset:
-    """Load the dataset the ``dataset`` config group describes."""
-    options = dict(options)
+    """Load the dataset the ``dataset`` config group describes.
+
+    Options common to every dataset: ``classes`` (keep and relabel these classes) and
+    ``max_per_class`` (cap the training examples per class).
+    """
+    options = {k: v for k, v in options.items() if v is not None}
     name = options.pop("name", None)
+    classes = options.pop("classes", None)
+    cap = options.pop("max_per_class", None)
     if name not in LOADERS:
         raise DataError(f"dataset.name={name}: allowed are {', '.join(LOADERS)}")
     try:
-        return LOADERS[name](**options, seed=seed)
+        ds = LOADERS[name](**options, seed=seed)
     except TypeError as exc:
         raise DataError(f"dataset ({name}): unknown option ({exc})") from exc
+    if classes is not None:
+        ds = select_classes(ds, list(classes))
+    if cap is not None:
+        ds = cap_per_class(ds, cap, seed)
+    return with_feature_stats(ds)

@@ -1,38 +1,80 @@
-"""The hyperparameters the model builder understands, with what each may hold.
+"""Every hyperparameter the model builder understands: values, defaults, sources.
 
-This is the allow-list: a search space may only name these params (plus the per-layer
-form ``<name>_<i>`` of per-layer params), and only with values these rules accept.
-Validating against it before any trial starts means no option is silently ignored.
+This is the allow-list and the single source of the docs table: a search space may only
+name these params (plus ``<name>_<i>`` for per-layer ones), with values these rules
+accept; a param that would be ignored in some trial (``momentum`` with ``adam``) is
+refused before any trial starts. ``resolve`` fills in defaults (the seed text's values
+where they differ from Keras') and applies the self-normalizing rules, so the builder
+only ever sees complete, consistent params.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trainables.registry import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
+from trainables.registry import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SCHEDULES
+
+# Optimizer families, for the params that only some optimizers use.
+MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop")
+ADAM_FAMILY = ("adam", "adamax", "nadam", "adamw")
+EPSILON_OPTIMIZERS = ("adagrad", "rmsprop", *ADAM_FAMILY)
+BN_ON = ("before", "after")
+
+
+class _Positive:
+    """The values > 0, as a container (``applies`` tests membership)."""
+
+    def __contains__(self, value: Any) -> bool:
+        return isinstance(value, int | float) and value > 0
+
+    def __repr__(self) -> str:
+        return "> 0"
+
+
+POSITIVE = _Positive()
+
+# Table 11-4 (001): what a self-normalizing (SELU) net needs. Choosing selu forces these.
+SELU_RULES: dict[str, Any] = {
+    "initializer": "lecun_normal",
+    "batch_norm": "none",
+    "input_bn": False,
+    "input_norm": "standardize",
+    "dropout_type": "alpha",
+    "l1": 0.0,
+    "l2": 0.0,
+    "max_norm": 0.0,
+}
 
 
 @dataclass(frozen=True)
 class ParamRule:
-    """What values one hyperparameter accepts.
+    """What values one hyperparameter accepts, its default, and where it comes from.
 
     Attributes:
-        kind: ``int``, ``float``, ``bool`` or ``choice``.
-        minimum / maximum: inclusive numeric bounds (``None`` = unbounded).
-        below: exclusive upper bound, for rates that must stay under 1.
+        kind: ``int``, ``float``, ``bool``, ``choice`` or ``floats`` (a fixed list).
+        doc: one line for error messages and the README table.
+        default: the value used when a space leaves the param out.
+        minimum / maximum: inclusive bounds; ``above`` / ``below``: exclusive bounds.
         choices: allowed names for ``choice`` params.
-        per_layer: whether the param may be given one value per hidden layer.
-        doc: one line for error messages and the README.
+        per_layer: whether the param may take one value per hidden layer.
+        applies: alternatives ``(param, values)``; the param has an effect only when at
+            least one holds (e.g. ``momentum`` only for momentum optimizers).
+        source: where the seed texts discuss it (README table).
     """
 
     kind: str
     doc: str
+    default: Any = None
     minimum: float | None = None
     maximum: float | None = None
+    above: float | None = None
     below: float | None = None
     choices: tuple[str, ...] = ()
     per_layer: bool = False
+    applies: tuple[tuple[str, Any], ...] = ()
+    source: str = ""
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -40,14 +82,16 @@ class ParamRule:
             return "one of " + ", ".join(self.choices)
         if self.kind == "bool":
             return "true or false"
-        parts = [f"an {self.kind}" if self.kind == "int" else f"a {self.kind}"]
-        if self.minimum is not None:
-            parts.append(f">= {self.minimum:g}")
-        if self.maximum is not None:
-            parts.append(f"<= {self.maximum:g}")
-        if self.below is not None:
-            parts.append(f"< {self.below:g}")
-        return " ".join(parts)
+        parts = [{"int": "an int", "float": "a number", "floats": "a list of numbers"}[self.kind]]
+        for label, bound in (
+            (">=", self.minimum),
+            (">", self.above),
+            ("<=", self.maximum),
+            ("<", self.below),
+        ):
+            if bound is not None:
+                parts.append(f"{label} {bound:g}")
+        return " and ".join([" ".join(parts[:2]), *parts[2:]]) if len(parts) > 2 else " ".join(parts)
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` is valid for this param."""
@@ -55,38 +99,498 @@ class ParamRule:
             return isinstance(value, str) and value in self.choices
         if self.kind == "bool":
             return isinstance(value, bool)
+        if self.kind == "floats":
+            return isinstance(value, list | tuple) and all(self._number_ok(v) for v in value)
+        return self._number_ok(value) and not (self.kind == "int" and int(value) != value)
+
+    def _number_ok(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
-        if self.kind == "int" and int(value) != value:
-            return False
-        if self.minimum is not None and value < self.minimum:
-            return False
-        if self.maximum is not None and value > self.maximum:
-            return False
-        return not (self.below is not None and value >= self.below)
+        return not (
+            (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum)
+            or (self.above is not None and value <= self.above)
+            or (self.below is not None and value >= self.below)
+        )
+
+
+def _rule(kind: str, doc: str, default: Any, source: str, **kw: Any) -> ParamRule:
+    return ParamRule(kind, doc, default=default, source=source, **kw)
+
+
+def _when(param: str, *values: Any) -> tuple[tuple[str, Any], ...]:
+    return ((param, values),)
 
 
 PARAMS: dict[str, ParamRule] = {
-    "n_hidden": ParamRule("int", "number of hidden Dense layers", minimum=0, maximum=100),
-    "n_neurons": ParamRule(
-        "int", "units per hidden layer (per_layer allowed)", minimum=1, per_layer=True
+    # -- architecture -------------------------------------------------------------------
+    "n_hidden": _rule(
+        "int",
+        "hidden Dense layers (0 = softmax regression)",
+        2,
+        "004 Keras Tuner space; 001 'Number of Hidden Layers'",
+        minimum=0,
+        maximum=100,
     ),
-    "activation": ParamRule("choice", "hidden-layer activation", choices=tuple(ACTIVATIONS)),
-    "leaky_relu_alpha": ParamRule("float", "negative slope of leaky_relu", minimum=0),
-    "initializer": ParamRule(
-        "choice", "hidden-layer kernel initializer", choices=tuple(INITIALIZERS)
+    "n_neurons": _rule(
+        "int",
+        "units per hidden layer; per_layer allowed",
+        100,
+        "004 Keras Tuner space; 001 'Number of Neurons per Hidden Layer'",
+        minimum=1,
+        per_layer=True,
     ),
-    "optimizer": ParamRule("choice", "optimizer", choices=tuple(OPTIMIZERS)),
-    "learning_rate": ParamRule("float", "initial learning rate", minimum=1e-12),
-    "momentum": ParamRule("float", "momentum of sgd (and rmsprop)", minimum=0, below=1),
-    "nesterov": ParamRule("bool", "Nesterov momentum for sgd"),
-    "weight_decay": ParamRule("float", "decoupled weight decay of adamw", minimum=0),
-    "batch_size": ParamRule("int", "mini-batch size", minimum=1),
-    "dropout": ParamRule("float", "dropout rate after each hidden layer", minimum=0, below=1),
-    "l2": ParamRule("float", "l2 penalty on hidden-layer weights", minimum=0),
+    "layer_shape": _rule(
+        "choice",
+        "uniform: n_neurons everywhere; pyramid: n_neurons "
+        "shrinking linearly (300-200-100); first_bigger: first layer x "
+        "first_layer_factor",
+        "uniform",
+        "001 neurons per layer",
+        choices=("uniform", "pyramid", "first_bigger"),
+    ),
+    "first_layer_factor": _rule(
+        "float",
+        "first layer size / n_neurons",
+        2.0,
+        "001 'a bigger first layer'",
+        minimum=1.0,
+        applies=_when("layer_shape", "first_bigger"),
+    ),
+    "input_norm": _rule(
+        "choice",
+        "scale: divide by the max pixel value; standardize: "
+        "per-feature mean 0 / std 1 (training set); none",
+        "scale",
+        "001 'standardize inputs' (SELU); 004 scaling",
+        choices=("scale", "standardize", "none"),
+    ),
+    # -- initialization -----------------------------------------------------------------
+    "initializer": _rule(
+        "choice",
+        "hidden-layer kernel initializer",
+        "glorot_uniform",
+        "001 Table 11-1; 000/003 section 1.1",
+        choices=tuple(INITIALIZERS),
+    ),
+    "init_scale": _rule(
+        "float",
+        "variance_scaling scale (2 = He)",
+        2.0,
+        "001 VarianceScaling(scale=2., mode='fan_avg')",
+        above=0.0,
+        applies=_when("initializer", "variance_scaling"),
+    ),
+    "init_mode": _rule(
+        "choice",
+        "variance_scaling fan mode",
+        "fan_avg",
+        "001 He init on fan_avg; 000 mode FAN_IN/FAN_AVG",
+        choices=("fan_in", "fan_avg", "fan_out"),
+        applies=_when("initializer", "variance_scaling"),
+    ),
+    "init_distribution": _rule(
+        "choice",
+        "variance_scaling distribution",
+        "uniform",
+        "001 distribution='uniform'",
+        choices=("uniform", "truncated_normal", "untruncated_normal"),
+        applies=_when("initializer", "variance_scaling"),
+    ),
+    # -- activation ---------------------------------------------------------------------
+    "activation": _rule(
+        "choice",
+        "hidden-layer activation",
+        "relu",
+        "001 activations; 000 Table/section 1.2",
+        choices=tuple(ACTIVATIONS),
+    ),
+    "leaky_relu_alpha": _rule(
+        "float",
+        "leaky_relu negative slope (Keras layer: 0.3)",
+        0.01,
+        "000 'alpha typically 0.01'; 001 LeakyReLU(alpha=0.2)",
+        minimum=0.0,
+        below=1.0,
+        applies=_when("activation", "leaky_relu"),
+    ),
+    "elu_alpha": _rule(
+        "float",
+        "elu alpha",
+        1.0,
+        "000 Eq. 11-2, 'alpha usually 1'",
+        above=0.0,
+        applies=_when("activation", "elu"),
+    ),
+    "rrelu_lower": _rule(
+        "float",
+        "rrelu: lowest random slope in training",
+        1 / 8,
+        "000 RReLU (Xu et al. 2015: slope 1/U(3, 8))",
+        minimum=0.0,
+        below=1.0,
+        applies=_when("activation", "rrelu"),
+    ),
+    "rrelu_upper": _rule(
+        "float",
+        "rrelu: highest random slope (inference: the mean)",
+        1 / 3,
+        "000 RReLU",
+        minimum=0.0,
+        below=1.0,
+        applies=_when("activation", "rrelu"),
+    ),
+    # -- batch normalization ------------------------------------------------------------
+    "batch_norm": _rule(
+        "choice",
+        "BN on hidden layers: none, before or after the activation (before drops the Dense bias)",
+        "none",
+        "001 Batch Normalization",
+        choices=("none", *BN_ON),
+    ),
+    "input_bn": _rule(
+        "bool", "BN as the first layer (on the inputs)", False, "001 BN as the first layer"
+    ),
+    "bn_momentum": _rule(
+        "float",
+        "BN moving-average momentum (Keras: 0.99)",
+        0.9,
+        "001 momentum 0.9/0.99/0.999",
+        above=0.0,
+        below=1.0,
+        applies=(("batch_norm", BN_ON), ("input_bn", (True,))),
+    ),
+    "bn_epsilon": _rule(
+        "float",
+        "BN epsilon (Keras: 1e-3)",
+        1e-5,
+        "SEEDS-DIGEST section 6",
+        above=0.0,
+        applies=(("batch_norm", BN_ON), ("input_bn", (True,))),
+    ),
+    # -- regularization -----------------------------------------------------------------
+    "l1": _rule(
+        "float",
+        "l1 penalty on hidden and output kernels (not biases)",
+        0.0,
+        "000 section 1.10 (scale 0.001); 001 l1/l1_l2",
+        minimum=0.0,
+    ),
+    "l2": _rule(
+        "float",
+        "l2 penalty on hidden and output kernels (not biases)",
+        0.0,
+        "001 keras.regularizers.l2(0.01)",
+        minimum=0.0,
+    ),
+    "dropout": _rule(
+        "float",
+        "dropout rate after each hidden layer",
+        0.0,
+        "000 section 1.10 (p typically 0.5); 001 10-50%",
+        minimum=0.0,
+        below=1.0,
+    ),
+    "input_dropout": _rule(
+        "float",
+        "dropout rate on the inputs",
+        0.0,
+        "000 'input neurons included'",
+        minimum=0.0,
+        below=1.0,
+    ),
+    "dropout_type": _rule(
+        "choice",
+        "standard Dropout or AlphaDropout (for SELU)",
+        "standard",
+        "001 'With SELU use AlphaDropout'",
+        choices=("standard", "alpha"),
+    ),
+    "max_norm": _rule(
+        "float",
+        "max-norm of each neuron's incoming weights (0 = off; Keras: 2)",
+        0.0,
+        "000 section 1.10 (r = 1.0); 001 max_norm(1.)",
+        minimum=0.0,
+    ),
+    "patience": _rule(
+        "int",
+        "early stopping: epochs without val_loss improvement (0 = off)",
+        0,
+        "000 section 1.10; 004 EarlyStopping",
+        minimum=0,
+    ),
+    "restore_best_weights": _rule(
+        "bool",
+        "early stopping restores the best epoch's weights",
+        True,
+        "004 EarlyStopping(restore_best_weights=True)",
+        applies=(("patience", POSITIVE),),
+    ),
+    # -- gradient clipping --------------------------------------------------------------
+    "clipvalue": _rule(
+        "float",
+        "clip each gradient component to [-v, v] (0 = off)",
+        0.0,
+        "001 SGD(clipvalue=1.0)",
+        minimum=0.0,
+    ),
+    "clipnorm": _rule(
+        "float",
+        "rescale each gradient tensor to this l2 norm (0 = off)",
+        0.0,
+        "001 clipnorm=1.0",
+        minimum=0.0,
+    ),
+    "global_clipnorm": _rule(
+        "float",
+        "rescale all gradients to this global norm (0 = off)",
+        0.0,
+        "Pascanu et al. 2013 (000 clipping)",
+        minimum=0.0,
+    ),
+    # -- optimizer ----------------------------------------------------------------------
+    "optimizer": _rule(
+        "choice",
+        "optimizer (momentum = SGD+0.9 momentum, nesterov = SGD+0.9 Nesterov)",
+        "adam",
+        "001 Table 11-2; 000 section 1.7",
+        choices=tuple(OPTIMIZERS),
+    ),
+    "learning_rate": _rule(
+        "float",
+        "learning rate (1cycle: the peak rate)",
+        1e-3,
+        "001 'the most important hyperparameter'",
+        above=0.0,
+    ),
+    "batch_size": _rule(
+        "int", "mini-batch size", 32, "001 'Batch size' (32 a good default)", minimum=1
+    ),
+    "momentum": _rule(
+        "float",
+        "momentum (sgd 0, momentum/nesterov 0.9, rmsprop 0)",
+        None,
+        "000 Eq. 11-4, beta = 0.9",
+        minimum=0.0,
+        below=1.0,
+        applies=_when("optimizer", *MOMENTUM_OPTIMIZERS),
+    ),
+    "nesterov": _rule(
+        "bool",
+        "Nesterov momentum for sgd",
+        False,
+        "000 Eq. 11-5",
+        applies=_when("optimizer", "sgd"),
+    ),
+    "rho": _rule(
+        "float",
+        "rmsprop decay",
+        0.9,
+        "000 Eq. 11-7, decay 0.9",
+        above=0.0,
+        below=1.0,
+        applies=_when("optimizer", "rmsprop"),
+    ),
+    "beta_1": _rule(
+        "float",
+        "Adam-family first-moment decay",
+        0.9,
+        "000 Eq. 11-8",
+        above=0.0,
+        below=1.0,
+        applies=_when("optimizer", *ADAM_FAMILY),
+    ),
+    "beta_2": _rule(
+        "float",
+        "Adam-family second-moment decay",
+        0.999,
+        "000 Eq. 11-8",
+        above=0.0,
+        below=1.0,
+        applies=_when("optimizer", *ADAM_FAMILY),
+    ),
+    "epsilon": _rule(
+        "float",
+        "numerical epsilon (Adam family 1e-8, adagrad/rmsprop 1e-10; Keras: 1e-7)",
+        None,
+        "000 Eq. 11-6..11-8",
+        above=0.0,
+        applies=_when("optimizer", *EPSILON_OPTIMIZERS),
+    ),
+    "weight_decay": _rule(
+        "float",
+        "adamw decoupled weight decay",
+        0.004,
+        "004 AdamW",
+        minimum=0.0,
+        applies=_when("optimizer", "adamw"),
+    ),
+    # -- learning-rate schedule ---------------------------------------------------------
+    "lr_schedule": _rule(
+        "choice",
+        "learning-rate schedule",
+        "constant",
+        "001 'Learning Rate Scheduling'; 000 section 1.9",
+        choices=tuple(SCHEDULES),
+    ),
+    "decay_epochs": _rule(
+        "float",
+        "power: s; exponential: epochs per 10x drop",
+        20.0,
+        "001 power/exponential (s = 20 epochs)",
+        above=0.0,
+        applies=_when("lr_schedule", "power", "exponential"),
+    ),
+    "power_c": _rule(
+        "float",
+        "power schedule exponent c",
+        1.0,
+        "001 'c usually 1'",
+        above=0.0,
+        applies=_when("lr_schedule", "power"),
+    ),
+    "piecewise_boundaries": _rule(
+        "floats",
+        "piecewise: epochs where the rate changes",
+        [5.0, 15.0],
+        "001 piecewise (epochs 5 and 15)",
+        minimum=0.0,
+        applies=_when("lr_schedule", "piecewise"),
+    ),
+    "piecewise_factors": _rule(
+        "floats",
+        "piecewise: rate multipliers, one more than boundaries",
+        [1.0, 0.5, 0.1],
+        "001 0.01 / 0.005 / 0.001",
+        above=0.0,
+        applies=_when("lr_schedule", "piecewise"),
+    ),
+    "plateau_factor": _rule(
+        "float",
+        "performance: multiply the rate by this on a plateau",
+        0.5,
+        "001 ReduceLROnPlateau(factor=0.5)",
+        above=0.0,
+        below=1.0,
+        applies=_when("lr_schedule", "performance"),
+    ),
+    "plateau_patience": _rule(
+        "int",
+        "performance: epochs without val_loss progress",
+        5,
+        "001 ReduceLROnPlateau(patience=5)",
+        minimum=1,
+        applies=_when("lr_schedule", "performance"),
+    ),
+    "warmup_epochs": _rule(
+        "float",
+        "cosine: linear warm-up epochs",
+        1.0,
+        "001 large batches 'with learning-rate warm-up'",
+        minimum=0.0,
+        applies=_when("lr_schedule", "cosine"),
+    ),
+    "cosine_alpha": _rule(
+        "float",
+        "cosine: final rate as a fraction of learning_rate",
+        0.0,
+        "Keras CosineDecay",
+        minimum=0.0,
+        below=1.0,
+        applies=_when("lr_schedule", "cosine"),
+    ),
 }
 
 
-def layer_value(params: dict[str, Any], name: str, index: int, default: Any = None) -> Any:
+def base_name(name: str) -> str | None:
+    """``n_neurons_3`` -> ``n_neurons`` for per-layer params; the name itself otherwise."""
+    if name in PARAMS:
+        return name
+    stem, _, index = name.rpartition("_")
+    if index.isdigit() and stem in PARAMS and PARAMS[stem].per_layer:
+        return stem
+    return None
+
+
+def layer_value(params: Mapping[str, Any], name: str, index: int) -> Any:
     """Value of a per-layer param for hidden layer ``index``: ``name_<index>``, else ``name``."""
-    return params.get(f"{name}_{index}", params.get(name, default))
+    return params.get(f"{name}_{index}", params[name])
+
+
+def _dependent_default(name: str, p: Mapping[str, Any]) -> Any:
+    """Defaults that depend on the optimizer: the text's values, not Keras'."""
+    if name == "momentum":
+        return 0.9 if p["optimizer"] in ("momentum", "nesterov") else 0.0
+    if name == "epsilon":
+        return 1e-10 if p["optimizer"] in ("adagrad", "rmsprop") else 1e-8
+    return PARAMS[name].default
+
+
+def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Complete ``params`` with defaults and check they are consistent.
+
+    Selu applies Table 11-4 (lecun_normal, no BN, standardized inputs, alpha dropout,
+    no l1/l2/max-norm): unset params take those values, explicitly different ones are
+    refused. Raises ValueError naming the param.
+    """
+    unknown = [k for k in params if base_name(k) is None]
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown hyperparameter; allowed are {', '.join(PARAMS)}")
+    out = dict(params)
+    if out.get("activation", PARAMS["activation"].default) == "selu":
+        for name, forced in SELU_RULES.items():
+            if name in out and out[name] != forced:
+                raise ValueError(
+                    f"{name}={out[name]!r} breaks self-normalization (activation=selu needs "
+                    f"{name}={forced!r}, Table 11-4)"
+                )
+            out[name] = forced
+    for name in PARAMS:  # optimizer first in dict order is not guaranteed: two passes
+        if name not in out and PARAMS[name].default is not None:
+            out[name] = PARAMS[name].default
+    for name in PARAMS:
+        out.setdefault(name, _dependent_default(name, out))
+    for key, value in out.items():
+        rule = PARAMS[base_name(key)]  # type: ignore[index]
+        if not rule.accepts(value):
+            raise ValueError(f"{key}={value!r}: must be {rule.allowed()}")
+    clips = [k for k in ("clipvalue", "clipnorm", "global_clipnorm") if out[k] > 0]
+    if len(clips) > 1:
+        raise ValueError(f"{', '.join(clips)}: set only one kind of gradient clipping")
+    if len(out["piecewise_factors"]) != len(out["piecewise_boundaries"]) + 1:
+        raise ValueError("piecewise_factors: needs one more value than piecewise_boundaries")
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return "—" if value is None else str(value)
+
+
+def docs_table() -> str:
+    """The README's table of every hyperparameter (kept in sync by a test)."""
+    rows = [
+        "| param | values | default | has an effect when | what | source in the texts |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, rule in PARAMS.items():
+        when = " or ".join(
+            f"{g} {v!r}" if not isinstance(v, tuple) else f"{g} ∈ {{{', '.join(map(_fmt, v))}}}"
+            for g, v in rule.applies
+        )
+        default = _fmt(rule.default) if rule.default is not None else "see what"
+        rows.append(
+            f"| `{name}` | {rule.allowed()} | {default} | {when or 'always'} | {rule.doc} "
+            f"| {rule.source} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(docs_table())

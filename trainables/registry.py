@@ -1,9 +1,9 @@
 """Name -> Keras object factories: the only way a config can reach Keras.
 
 Configs name things (``he_normal``, ``nadam``); these registries map names to
-constructors. They double as the allow-list (no config can import arbitrary Python)
-and as the source of the docs. Values the seed text sets differently from Keras'
-defaults are set here explicitly (see ../shared/SEEDS-DIGEST.md, section 6).
+constructors taking the resolved params (see ``trainables.params.resolve``). They double
+as the allow-list (no config imports arbitrary Python) and as the source of the docs.
+Keras is imported on first use, so validating names never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,75 +11,120 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+Params = dict[str, Any]
+
 
 def _k() -> Any:
-    """Keras, imported on first use so that validating names never loads TensorFlow."""
     import keras
 
     return keras
 
-# Adam-family epsilon from the text (Keras defaults to 1e-7).
-TEXT_ADAM_EPSILON = 1e-8
-# Leaky ReLU slope: Xu et al. 2015 found the "huge leak" 0.2 beat 0.01 (seed 000/001).
-TEXT_LEAKY_ALPHA = 0.2
+
+def _layers() -> Any:
+    from trainables import layers
+
+    return layers
 
 
-def _activation_layer(name: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda params: _k().layers.Activation(name)
+def _activation(name: str) -> Callable[[Params], Any]:
+    return lambda p: _k().layers.Activation(name)
 
 
 # name -> (params -> activation layer)
-ACTIVATIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "relu": _activation_layer("relu"),
-    "leaky_relu": lambda params: _k().layers.LeakyReLU(
-        negative_slope=float(params.get("leaky_relu_alpha", TEXT_LEAKY_ALPHA))
-    ),
-    "elu": _activation_layer("elu"),
-    "selu": _activation_layer("selu"),
-    "gelu": _activation_layer("gelu"),
-    "swish": _activation_layer("swish"),
-    "tanh": _activation_layer("tanh"),
-    "sigmoid": _activation_layer("sigmoid"),
-}
-
-# name -> (seed -> initializer)
-INITIALIZERS: dict[str, Callable[[int], Any]] = {
-    "glorot_uniform": lambda seed: _k().initializers.GlorotUniform(seed=seed),
-    "glorot_normal": lambda seed: _k().initializers.GlorotNormal(seed=seed),
-    "he_uniform": lambda seed: _k().initializers.HeUniform(seed=seed),
-    "he_normal": lambda seed: _k().initializers.HeNormal(seed=seed),
-    "lecun_uniform": lambda seed: _k().initializers.LecunUniform(seed=seed),
-    "lecun_normal": lambda seed: _k().initializers.LecunNormal(seed=seed),
+ACTIVATIONS: dict[str, Callable[[Params], Any]] = {
+    "relu": _activation("relu"),
+    "leaky_relu": lambda p: _k().layers.LeakyReLU(negative_slope=p["leaky_relu_alpha"]),
+    "prelu": lambda p: _k().layers.PReLU(),
+    "rrelu": lambda p: _layers().RReLU(lower=p["rrelu_lower"], upper=p["rrelu_upper"]),
+    "elu": lambda p: _k().layers.ELU(alpha=p["elu_alpha"]),
+    "selu": _activation("selu"),
+    "gelu": _activation("gelu"),
+    "swish": _activation("swish"),
+    "tanh": _activation("tanh"),
+    "sigmoid": _activation("sigmoid"),
 }
 
 
-def _sgd(p: dict[str, Any], lr: Any) -> Any:
-    return _k().optimizers.SGD(
-        learning_rate=lr,
-        momentum=float(p.get("momentum", 0.0)),
-        nesterov=bool(p.get("nesterov", False)),
+def _variance_scaling(p: Params, seed: int) -> Any:
+    return _k().initializers.VarianceScaling(
+        scale=p["init_scale"],
+        mode=p["init_mode"],
+        distribution=p["init_distribution"],
+        seed=seed,
     )
 
 
-# name -> (params, learning rate or schedule -> optimizer)
-OPTIMIZERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
-    "sgd": _sgd,
-    "adam": lambda p, lr: _k().optimizers.Adam(
-        learning_rate=lr, beta_1=0.9, beta_2=0.999, epsilon=TEXT_ADAM_EPSILON
-    ),
-    "nadam": lambda p, lr: _k().optimizers.Nadam(
-        learning_rate=lr, beta_1=0.9, beta_2=0.999, epsilon=TEXT_ADAM_EPSILON
-    ),
-    "adamax": lambda p, lr: _k().optimizers.Adamax(
-        learning_rate=lr, beta_1=0.9, beta_2=0.999, epsilon=TEXT_ADAM_EPSILON
-    ),
-    "adamw": lambda p, lr: _k().optimizers.AdamW(
-        learning_rate=lr,
-        weight_decay=float(p.get("weight_decay", 0.004)),
-        epsilon=TEXT_ADAM_EPSILON,
-    ),
-    "rmsprop": lambda p, lr: _k().optimizers.RMSprop(
-        learning_rate=lr, rho=0.9, momentum=float(p.get("momentum", 0.0))
-    ),
-    "adagrad": lambda p, lr: _k().optimizers.Adagrad(learning_rate=lr),
+# name -> (params, seed -> initializer)
+INITIALIZERS: dict[str, Callable[[Params, int], Any]] = {
+    "glorot_uniform": lambda p, s: _k().initializers.GlorotUniform(seed=s),
+    "glorot_normal": lambda p, s: _k().initializers.GlorotNormal(seed=s),
+    "he_uniform": lambda p, s: _k().initializers.HeUniform(seed=s),
+    "he_normal": lambda p, s: _k().initializers.HeNormal(seed=s),
+    "lecun_uniform": lambda p, s: _k().initializers.LecunUniform(seed=s),
+    "lecun_normal": lambda p, s: _k().initializers.LecunNormal(seed=s),
+    "variance_scaling": _variance_scaling,
 }
+
+
+def _clip(p: Params) -> dict[str, float]:
+    """Keras takes one clipping kind at most; ``resolve`` already checked that."""
+    return {k: p[k] for k in ("clipvalue", "clipnorm", "global_clipnorm") if p[k] > 0}
+
+
+def _sgd(nesterov: bool) -> Callable[..., Any]:
+    """SGD family; momentum comes from params (resolved default: sgd 0, the others 0.9)."""
+
+    def make(p: Params, lr: Any, momentum_schedule: Any = None) -> Any:
+        return _layers().ScheduledMomentumSGD(
+            learning_rate=lr,
+            momentum=p["momentum"],
+            nesterov=nesterov or p["nesterov"],
+            momentum_schedule=momentum_schedule,
+            **_clip(p),
+        )
+
+    return make
+
+
+def _adam_family(cls: str) -> Callable[..., Any]:
+    def make(p: Params, lr: Any, momentum_schedule: Any = None) -> Any:
+        extra = {"weight_decay": p["weight_decay"]} if cls == "AdamW" else {}
+        return getattr(_k().optimizers, cls)(
+            learning_rate=lr,
+            beta_1=p["beta_1"],
+            beta_2=p["beta_2"],
+            epsilon=p["epsilon"],
+            **extra,
+            **_clip(p),
+        )
+
+    return make
+
+
+# name -> (params, learning rate or schedule, momentum schedule or None -> optimizer)
+OPTIMIZERS: dict[str, Callable[..., Any]] = {
+    "sgd": _sgd(nesterov=False),
+    "momentum": _sgd(nesterov=False),
+    "nesterov": _sgd(nesterov=True),
+    "adagrad": lambda p, lr, ms=None: _k().optimizers.Adagrad(
+        learning_rate=lr, epsilon=p["epsilon"], **_clip(p)
+    ),
+    "rmsprop": lambda p, lr, ms=None: _k().optimizers.RMSprop(
+        learning_rate=lr,
+        rho=p["rho"],
+        momentum=p["momentum"],
+        epsilon=p["epsilon"],
+        **_clip(p),
+    ),
+    "adam": _adam_family("Adam"),
+    "adamax": _adam_family("Adamax"),
+    "nadam": _adam_family("Nadam"),
+    "adamw": _adam_family("AdamW"),
+    "ftrl": lambda p, lr, ms=None: _k().optimizers.Ftrl(learning_rate=lr, **_clip(p)),
+}
+
+# Optimizers whose momentum 1cycle cycles (0.95 -> 0.85 -> 0.95).
+CYCLIC_MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov")
+
+# Learning-rate schedule names; built by trainables.schedules.
+SCHEDULES = ("constant", "power", "exponential", "piecewise", "performance", "onecycle", "cosine")

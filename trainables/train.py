@@ -11,7 +11,9 @@ from typing import Any
 import keras
 
 from trainables.data import Dataset
-from trainables.model import build_model
+from trainables.model import BuildContext, build_model
+from trainables.params import resolve
+from trainables.schedules import build_schedule
 
 # Called after every epoch with (epoch number from 1, metrics, model, is_last_epoch).
 EpochHook = Callable[[int, dict[str, float], keras.Model, bool], None]
@@ -49,8 +51,9 @@ def configure_threads(threads: int) -> int:
 
 
 class _EpochReporter(keras.callbacks.Callback):
-    """Hands each epoch's metrics to the hook; placed after EarlyStopping so that
-    ``model.stop_training`` already tells whether this epoch is the last one."""
+    """Hands each epoch's metrics to the hook; placed after EarlyStopping and the
+    schedule callbacks so ``model.stop_training`` already tells whether this epoch is
+    the last one, and the logged learning rate is the one the next step uses."""
 
     def __init__(self, hook: EpochHook, max_epochs: int) -> None:
         super().__init__()
@@ -71,12 +74,46 @@ class _EpochReporter(keras.callbacks.Callback):
                 f"loss diverged at epoch {epoch + 1}: loss={metrics['loss']}, "
                 f"val_loss={metrics['val_loss']}"
             )
-        metrics["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        optimizer = self.model.optimizer
+        metrics["lr"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        if hasattr(optimizer, "current_momentum"):
+            metrics["momentum"] = optimizer.current_momentum()
         metrics["epoch_seconds"] = time.perf_counter() - self._started
         self.epochs = epoch + 1
         self.best_val_accuracy = max(self.best_val_accuracy, metrics["val_accuracy"])
         last = bool(self.model.stop_training) or epoch + 1 >= self._max_epochs
         self._hook(epoch + 1, metrics, self.model, last)
+
+
+def build_context(data: Dataset, batch_size: int, epochs: int, seed: int) -> BuildContext:
+    """The builder's view of a dataset and a run."""
+    return BuildContext(
+        input_dim=data.input_dim,
+        n_classes=data.n_classes,
+        input_scale=data.scale,
+        feature_mean=data.feature_mean,
+        feature_std=data.feature_std,
+        steps_per_epoch=math.ceil(len(data.y_train) / batch_size),
+        epochs=epochs,
+        seed=seed,
+    )
+
+
+def training_callbacks(params: dict[str, Any], ctx: BuildContext) -> list[Any]:
+    """Schedule callbacks (performance scheduling) and early stopping, in that order."""
+    p = resolve(params)
+    callbacks: list[keras.callbacks.Callback] = list(
+        build_schedule(p, ctx.steps_per_epoch, ctx.epochs).callbacks
+    )
+    if p["patience"] > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=p["patience"],
+                restore_best_weights=p["restore_best_weights"],
+            )
+        )
+    return callbacks
 
 
 def train(
@@ -85,30 +122,26 @@ def train(
     *,
     max_epochs: int,
     on_epoch_end: EpochHook,
-    patience: int = 0,
-    batch_size: int = 32,
     seed: int = 0,
 ) -> TrainResult:
     """Train a fresh model for ``params`` on ``data``'s train split, validating each epoch.
 
     Starts from a cleared Keras session so a reused worker carries nothing over from
-    the trial before. Early stopping watches ``val_loss`` with ``patience`` epochs
-    (0 disables it); the hook is called after every epoch and may raise to stop.
+    the trial before. Early stopping (``patience``, ``restore_best_weights``) watches
+    ``val_loss``; schedule callbacks (performance scheduling) run before the hook.
+    The hook is called after every epoch and may raise to stop training.
     """
+    p = resolve(params)
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(seed)
-    model = build_model(
-        params, data.input_dim, data.n_classes, input_scale=data.scale, seed=seed
-    )
+    ctx = build_context(data, p["batch_size"], max_epochs, seed)
+    model = build_model(p, ctx)
     reporter = _EpochReporter(on_epoch_end, max_epochs)
-    callbacks: list[keras.callbacks.Callback] = []
-    if patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience))
-    callbacks.append(reporter)
+    callbacks = [*training_callbacks(p, ctx), reporter]
     model.fit(
         data.x_train,
         data.y_train,
-        batch_size=int(params.get("batch_size", batch_size)),
+        batch_size=p["batch_size"],
         epochs=max_epochs,
         validation_data=(data.x_val, data.y_val),
         callbacks=callbacks,
