@@ -10,7 +10,7 @@ from ray.tune.experiment import Trial
 from tracking import SweepRecorder, TrialOutcome
 
 # Keys of a Tune result that are learning-curve metrics worth recording per epoch.
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "momentum", "epoch_seconds")
 # Set by the trainable on the report of its last epoch (max_epochs or patience reached).
 FINISHED_FLAG = "trial_finished"
 

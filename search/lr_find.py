@@ -13,7 +13,6 @@ from typing import Any
 
 from search.errors import ConfigError
 from search.settings import Settings
-from search.space import Constant
 from tracking import SweepRecorder
 from tracking.health import check_reachable
 from trainables.data import load_dataset
@@ -33,12 +32,7 @@ def probe_params(settings: Settings) -> dict[str, Any]:
     """The model to probe: the space's fixed params, then ``lr_find.params``."""
     from trainables.params import resolve
 
-    fixed = {
-        p.name: p.distribution.value
-        for p in settings.space.params
-        if isinstance(p.distribution, Constant) and not p.when and not p.per_layer
-    }
-    params = {**fixed, **settings.lr_find["params"]}
+    params = {**settings.space.fixed(), **settings.lr_find["params"]}
     params.pop("learning_rate", None)
     try:
         resolve(params)

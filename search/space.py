@@ -9,7 +9,7 @@ conditional spaces.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,6 +258,7 @@ class SearchSpace:
         _check_selu(key, params)
         _check_applies(key, params)
         _check_exclusive(key, params)
+        _check_constants(key, params)
         return cls(str(config.get("name", "custom")), tuple(params))
 
     def define_by_run(self, trial: optuna.Trial) -> dict[str, Scalar]:
@@ -296,6 +297,10 @@ class SearchSpace:
 
     def names(self) -> list[str]:
         return [p.name for p in self.params]
+
+    def fixed(self) -> dict[str, Any]:
+        """The params fixed for every trial (e.g. the model the lr finder probes)."""
+        return _fixed(self.params)
 
     @staticmethod
     def needs_lr_suggestion(config: Any) -> bool:
@@ -399,6 +404,25 @@ def _values(by_name: Mapping[str, Param], name: str) -> list[Any]:
     if name in by_name:
         return possible_values(by_name[name].distribution)
     return [PARAMS[name].default]
+
+
+def _fixed(params: Iterable[Param]) -> dict[str, Any]:
+    """The values every trial gets: unconditional, whole-model constants."""
+    return {
+        p.name: p.distribution.value
+        for p in params
+        if isinstance(p.distribution, Constant) and not p.when and not p.per_layer
+    }
+
+
+def _check_constants(key: str, params: list[Param]) -> None:
+    """The fixed values together must make a valid model (e.g. piecewise lists agree)."""
+    from trainables.params import resolve
+
+    try:
+        resolve(_fixed(params))
+    except ValueError as exc:
+        raise ConfigError(f"{key}.params: {exc}") from exc
 
 
 def _check_exclusive(key: str, params: list[Param]) -> None:

@@ -127,3 +127,37 @@ def test_unknown_dataset_and_bad_option():
         load_dataset({"name": "mnist"}, seed=0)
     with pytest.raises(DataError, match="dataset.validation_size"):
         load_dataset({"name": "digits", "validation_size": 5000}, seed=0)
+
+
+def test_class_filter_relabels_every_split():
+    full = load_dataset({"name": "digits"}, seed=0)
+    ds = load_dataset({"name": "digits", "classes": [5, 6, 7, 8, 9]}, seed=0)
+    assert ds.n_classes == 5 and ds.classes == (5, 6, 7, 8, 9)
+    for y in (ds.y_train, ds.y_val, ds.y_test):
+        assert set(np.unique(y)) == {0, 1, 2, 3, 4}
+    assert len(ds.y_train) == int(np.isin(full.y_train, [5, 6, 7, 8, 9]).sum())
+    # relabelled in the order given: class 5 -> 0; same images as the full set's 5s
+    np.testing.assert_array_equal(ds.x_test[ds.y_test == 0], full.x_test[full.y_test == 5])
+    with pytest.raises(DataError, match="dataset.classes"):
+        load_dataset({"name": "digits", "classes": [3, 3]}, seed=0)
+    with pytest.raises(DataError, match="dataset.classes"):
+        load_dataset({"name": "digits", "classes": [10]}, seed=0)
+
+
+def test_per_class_cap_applies_to_training_only():
+    ds = load_dataset({"name": "digits", "classes": [0, 1, 2, 3, 4], "max_per_class": 20},
+                      seed=0)  # fmt: skip
+    assert np.bincount(ds.y_train).tolist() == [20] * 5
+    full = load_dataset({"name": "digits", "classes": [0, 1, 2, 3, 4]}, seed=0)
+    assert len(ds.y_val) == len(full.y_val) and len(ds.y_test) == len(full.y_test)
+    again = load_dataset({"name": "digits", "classes": [0, 1, 2, 3, 4], "max_per_class": 20},
+                         seed=0)  # fmt: skip
+    np.testing.assert_array_equal(ds.x_train, again.x_train)
+    with pytest.raises(DataError, match="dataset.max_per_class"):
+        load_dataset({"name": "digits", "max_per_class": 0}, seed=0)
+
+
+def test_feature_stats_come_from_the_training_split():
+    ds = load_dataset({"name": "digits"}, seed=0)
+    np.testing.assert_allclose(ds.feature_mean, ds.x_train.astype(np.float32).mean(axis=0))
+    np.testing.assert_allclose(ds.feature_std, ds.x_train.astype(np.float32).std(axis=0))

@@ -158,3 +158,90 @@ def test_invalid_spaces_name_the_key(params, key_fragment):
     message = str(err.value)
     assert message.startswith(key_fragment), message
     assert "\n" not in message
+
+
+# -- applicability, selu, exclusivity, lists, lr finder ranges (issue 3) -----------------
+def test_every_shipped_space_parses(space_config):
+    from tests.conftest import CONF
+
+    for path in sorted((CONF / "search_space").glob("*.yaml")):
+        space = SearchSpace.from_config(space_config(path.stem), lr_suggestion=0.01)
+        assert space.name == path.stem
+        sample_many(space, 5)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+          "momentum": {"type": "float", "low": 0.5, "high": 0.9}},
+         "search_space.params.momentum: only has an effect when optimizer in"),
+        ({"beta_1": 0.8}, None),  # default optimizer adam: fine
+        ({"optimizer": "sgd", "beta_1": 0.8}, "search_space.params.beta_1: only has an effect"),
+        ({"elu_alpha": 0.5}, "search_space.params.elu_alpha: only has an effect when activation"),
+        ({"lr_schedule": "power", "plateau_factor": 0.5},
+         "search_space.params.plateau_factor: only has an effect"),
+        ({"restore_best_weights": False}, "search_space.params.restore_best_weights"),
+        ({"patience": 2, "restore_best_weights": False}, None),
+        ({"bn_momentum": 0.99}, "search_space.params.bn_momentum"),
+        ({"input_bn": True, "bn_momentum": 0.99}, None),
+        ({"clipvalue": 1.0, "clipnorm": {"type": "float", "low": 0.5, "high": 2.0}},
+         "search_space.params.clipnorm: only one of clipvalue, clipnorm, global_clipnorm"),
+        ({"clipvalue": 0.0, "clipnorm": 1.0}, None),
+        ({"n_hidden": 3, "n_neurons": {"type": "int", "low": 8, "high": 64,
+          "per_layer": "n_hidden"}, "layer_shape": "pyramid"},
+         "search_space.params.n_neurons.per_layer: per-layer sizes need layer_shape=uniform"),
+        ({"activation": "selu", "initializer": "he_normal"},
+         "search_space.params.initializer: activation=selu needs initializer='lecun_normal'"),
+        ({"batch_norm": "none", "activation": {"type": "categorical", "choices": ["relu", "selu"]}},
+         "search_space.params.batch_norm: declare it after activation"),
+        ({"lr_schedule": "piecewise", "piecewise_boundaries": [2, 4, 6]},
+         "search_space.params: piecewise_factors: needs one more value"),
+        ({"lr_schedule": "piecewise", "piecewise_boundaries": [2, 4],
+          "piecewise_factors": [1, 0.5, 0.25]}, None),
+        ({"lr_schedule": "piecewise", "piecewise_factors": [1, -0.5]},
+         "search_space.params.piecewise_factors: [1.0, -0.5] is not allowed"),
+    ],
+)  # fmt: skip
+def test_params_that_would_be_ignored_are_refused(params, message):
+    if message is None:
+        SearchSpace.from_config(_space(params))
+        return
+    with pytest.raises(ConfigError) as err:
+        SearchSpace.from_config(_space(params))
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_selu_trials_get_table_11_4_and_others_keep_their_values():
+    space = SearchSpace.from_config(_space({
+        "activation": {"type": "categorical", "choices": ["relu", "selu"]},
+        "initializer": "he_normal",
+        "batch_norm": {"type": "categorical", "choices": ["none", "after"]},
+        "dropout": 0.1,
+    }))  # fmt: skip
+    configs = sample_many(space, 40)
+    selu = [c for c in configs if c["activation"] == "selu"]
+    relu = [c for c in configs if c["activation"] == "relu"]
+    assert selu and relu
+    for c in selu:
+        assert (c["initializer"], c["batch_norm"]) == ("lecun_normal", "none")
+    assert {c["initializer"] for c in relu} == {"he_normal"}
+    assert {c["batch_norm"] for c in relu} == {"none", "after"}
+    from trainables.params import resolve
+
+    for c in configs:  # every sampled config builds without violating the selu rules
+        resolved = resolve(c)
+        if c["activation"] == "selu":
+            assert resolved["dropout_type"] == "alpha"
+
+
+def test_lr_finder_range_comes_from_the_suggestion():
+    cfg = _space({"learning_rate": {"lr_find": {"low": 0.1, "high": 3}}})
+    assert SearchSpace.needs_lr_suggestion(cfg)
+    space = SearchSpace.from_config(cfg, lr_suggestion=0.01)
+    dist = space.params[0].distribution
+    assert isinstance(dist, FloatDistribution)
+    assert (dist.low, dist.high, dist.log) == pytest.approx((0.001, 0.03, True))
+    with pytest.raises(ConfigError, match="search_space.params.learning_rate.lr_find: no"):
+        SearchSpace.from_config(cfg)
+    assert not SearchSpace.needs_lr_suggestion(_space({"learning_rate": 0.01}))

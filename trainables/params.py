@@ -91,7 +91,9 @@ class ParamRule:
         ):
             if bound is not None:
                 parts.append(f"{label} {bound:g}")
-        return " and ".join([" ".join(parts[:2]), *parts[2:]]) if len(parts) > 2 else " ".join(parts)
+        return (
+            " and ".join([" ".join(parts[:2]), *parts[2:]]) if len(parts) > 2 else " ".join(parts)
+        )
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` is valid for this param."""
