@@ -18,3 +18,10 @@ def test_readme_names_every_shipped_option():
     for group in ("dataset", "search_space", "searcher", "scheduler", "tracking"):
         for option in (CONF / group).glob("*.yaml"):
             assert f"`{option.stem}`" in readme, f"{group}={option.stem} is not documented"
+
+
+def test_every_param_is_in_exactly_one_group():
+    from trainables.params import GROUPS, PARAMS
+
+    grouped = [name for names in GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(PARAMS)

@@ -505,6 +505,23 @@ PARAMS: dict[str, ParamRule] = {
 }
 
 
+# The option groups of the README table, in the order of the seed chapters.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "architecture": ("n_hidden", "n_neurons", "layer_shape", "first_layer_factor", "input_norm"),
+    "initialization": ("initializer", "init_scale", "init_mode", "init_distribution"),
+    "activation": ("activation", "leaky_relu_alpha", "elu_alpha", "rrelu_lower", "rrelu_upper"),
+    "batch norm": ("batch_norm", "input_bn", "bn_momentum", "bn_epsilon"),
+    "regularization": ("l1", "l2", "dropout", "input_dropout", "dropout_type", "max_norm",
+                       "patience", "restore_best_weights"),
+    "gradient clipping": ("clipvalue", "clipnorm", "global_clipnorm"),
+    "optimizer": ("optimizer", "learning_rate", "batch_size", "momentum", "nesterov", "rho",
+                  "beta_1", "beta_2", "epsilon", "weight_decay"),
+    "schedule": ("lr_schedule", "decay_epochs", "power_c", "piecewise_boundaries",
+                 "piecewise_factors", "plateau_factor", "plateau_patience", "warmup_epochs",
+                 "cosine_alpha"),
+}  # fmt: skip
+
+
 def base_name(name: str) -> str | None:
     """``n_neurons_3`` -> ``n_neurons`` for per-layer params; the name itself otherwise."""
     if name in PARAMS:
@@ -578,18 +595,20 @@ def _fmt(value: Any) -> str:
 def docs_table() -> str:
     """The README's table of every hyperparameter (kept in sync by a test)."""
     rows = [
-        "| param | values | default | has an effect when | what | source in the texts |",
-        "|---|---|---|---|---|---|",
+        "| group | param | values | default | has an effect when | what | source in the texts |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, rule in PARAMS.items():
+    group_of = {name: group for group, names in GROUPS.items() for name in names}
+    for name in sorted(PARAMS, key=lambda n: list(group_of).index(n)):
+        rule = PARAMS[name]
         when = " or ".join(
             f"{g} {v!r}" if not isinstance(v, tuple) else f"{g} ∈ {{{', '.join(map(_fmt, v))}}}"
             for g, v in rule.applies
         )
         default = _fmt(rule.default) if rule.default is not None else "see what"
         rows.append(
-            f"| `{name}` | {rule.allowed()} | {default} | {when or 'always'} | {rule.doc} "
-            f"| {rule.source} |"
+            f"| {group_of[name]} | `{name}` | {rule.allowed()} | {default} "
+            f"| {when or 'always'} | {rule.doc} | {rule.source} |"
         )
     return "\n".join(rows)
 
