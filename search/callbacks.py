@@ -1,4 +1,9 @@
-"""Ray Tune callbacks: the bridge from Tune's trial events to the sweep recorder."""
+"""Ray Tune callbacks: the bridge from Tune's trial events to the sweep recorder.
+
+Tune pickles its callbacks into the experiment folder (``tuner.pkl``) and unpickles them
+on ``Tuner.restore``; these hold no open resources in their pickled state and find the
+driver's live recorder through ``bind`` instead.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,22 @@ from ray.tune.experiment import Trial
 from tracking import SweepRecorder, TrialOutcome
 
 # Keys of a Tune result that are learning-curve metrics worth recording per epoch.
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "momentum", "epoch_seconds")
+EPOCH_METRICS = (
+    "loss", "accuracy", "val_loss", "val_accuracy", "lr", "momentum", "epoch_seconds"
+)  # fmt: skip
 # Set by the trainable on the report of its last epoch (max_epochs or patience reached).
 FINISHED_FLAG = "trial_finished"
 
+_RECORDER: list[SweepRecorder] = []
+
+
+def bind(recorder: SweepRecorder) -> None:
+    """Make ``recorder`` the one every MLflowTrialCallback in this process writes to."""
+    _RECORDER[:] = [recorder]
+
 
 def trial_label(trial: Trial) -> str:
-    """Short, stable run name: the Tune trial id's suffix."""
+    """Short, stable run name: the Tune trial id."""
     return f"trial-{trial.trial_id}"
 
 
@@ -25,14 +39,37 @@ def trial_params(trial: Trial) -> dict[str, Any]:
     return dict(sorted(trial.config.items()))
 
 
+def outcome_of(last_result: dict[str, Any] | None, errored: bool) -> tuple[TrialOutcome, str]:
+    """How a trial ended, from its last result: completed / stopped early / failed."""
+    last = last_result or {}
+    if errored:
+        return TrialOutcome.FAILED, "error"
+    if last.get(FINISHED_FLAG):
+        return TrialOutcome.COMPLETED, str(last.get("stop_reason", "max_epochs"))
+    return TrialOutcome.STOPPED_EARLY, "scheduler"
+
+
 class MLflowTrialCallback(Callback):
     """Opens a nested MLflow run per trial, logs each epoch, closes it with its outcome.
 
     Runs in the driver process (Tune calls callbacks there), so MLflow has one writer.
     """
 
-    def __init__(self, recorder: SweepRecorder) -> None:
-        self.recorder = recorder
+    def __init__(self, recorder: SweepRecorder | None = None) -> None:
+        if recorder is not None:
+            bind(recorder)
+
+    @property
+    def recorder(self) -> SweepRecorder:
+        if not _RECORDER:
+            raise RuntimeError("no sweep recorder bound in this process")
+        return _RECORDER[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        pass
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
         self.recorder.start_trial(trial.trial_id, trial_label(trial), trial_params(trial))
@@ -41,20 +78,23 @@ class MLflowTrialCallback(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
         metrics = {k: result[k] for k in EPOCH_METRICS if k in result}
-        if "tf_threads" in result:
-            self.recorder.tag_trial(trial.trial_id, {"tf_threads": str(result["tf_threads"])})
-        self.recorder.log_epoch(trial.trial_id, metrics, step=int(result["training_iteration"]))
+        step = int(result.get("epoch", result["training_iteration"]))
+        self.recorder.log_epoch(trial.trial_id, metrics, step=step)
+        tags = {k: str(result[k]) for k in ("tf_threads", "gpu_setup") if k in result}
+        if "node_id" in result:
+            self.recorder.add_node(trial.trial_id, str(result["node_id"]))
+        if tags:
+            self.recorder.tag_trial(trial.trial_id, tags)
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
-        last = trial.last_result or {}
-        epochs = int(last.get("training_iteration", 0))
-        if last.get(FINISHED_FLAG):
-            outcome, reason = TrialOutcome.COMPLETED, last.get("stop_reason", "max_epochs")
-        else:
-            outcome, reason = TrialOutcome.STOPPED_EARLY, "scheduler"
+        outcome, reason = outcome_of(trial.last_result, errored=False)
+        epochs = int((trial.last_result or {}).get("epoch", 0))
         self.recorder.end_trial(
-            trial.trial_id, outcome, tags={"stop_reason": str(reason), "epochs": str(epochs)}
+            trial.trial_id, outcome, tags={"stop_reason": reason, "epochs": str(epochs)}
         )
+
+    def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
+        self.recorder.tag_trial(trial.trial_id, {"retried": "true"})
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
         error = trial.get_error()
@@ -62,4 +102,8 @@ class MLflowTrialCallback(Callback):
         # A trial can fail before it ever started (e.g. its worker could not be set up):
         # it still gets its run, so no trial is missing from MLflow.
         self.recorder.start_trial(trial.trial_id, trial_label(trial), trial_params(trial))
-        self.recorder.end_trial(trial.trial_id, TrialOutcome.FAILED, error=message)
+        epochs = int((trial.last_result or {}).get("epoch", 0))
+        self.recorder.end_trial(
+            trial.trial_id, TrialOutcome.FAILED, error=message,
+            tags={"stop_reason": "error", "epochs": str(epochs)},
+        )  # fmt: skip

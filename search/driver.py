@@ -7,7 +7,6 @@ starts, so a bad input costs seconds, not a cluster start-up.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +16,13 @@ from typing import Any
 import yaml
 
 from search.algorithms import METRIC, MODE, make_scheduler, make_searcher
-from search.callbacks import MLflowTrialCallback
+from search.callbacks import MLflowTrialCallback, bind, outcome_of, trial_label, trial_params
 from search.progress import ProgressCallback, format_params
+from search.ray_runtime import check_address, start_ray
 from search.settings import Settings
+from search.sweep_state import find_state, write_state
 from search.trainable import MODEL_FILE, run_trial
-from tracking import SweepRecorder
+from tracking import SweepRecorder, TrialOutcome
 from tracking.health import check_reachable
 from trainables.data import Dataset, load_dataset
 
@@ -55,6 +56,9 @@ def _sweep_params(s: Settings, data: Dataset) -> dict[str, Any]:
         "trials": s.trials,
         "max_epochs": s.max_epochs,
         "max_concurrent": s.max_concurrent,
+        "gpus_per_trial": s.gpus_per_trial,
+        "max_failures": s.max_failures,
+        "checkpoint_frequency": s.checkpoint_frequency,
         "seed": s.seed,
         "dataset": data.name,
         "search_space": s.space.name,
@@ -68,58 +72,107 @@ def _sweep_params(s: Settings, data: Dataset) -> dict[str, Any]:
     }
 
 
-def _start_ray(settings: Settings) -> None:
-    """Local Ray with exactly this machine's CPUs; dashboard off (nothing listens)."""
-    import ray
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # workers inherit it
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    # Tune warns each time a per-improvement checkpoint forces a state snapshot: by design.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # A reused worker waits this long for the previous trial's thread to exit; Ray's 2 s
-    # default is too short on a loaded machine, and a failed reuse fails the next trial.
-    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
-    ray.init(
-        num_cpus=os.cpu_count() or 1,
-        num_gpus=0,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=True,
-        logging_level="ERROR",
-    )
+def _trial_table(results: Any) -> list[dict[str, Any]]:
+    """Every trial's final state, from Tune's own records (not from callbacks, which a
+    killed driver may have missed)."""
+    table = []
+    for trial in results._experiment_analysis.trials:
+        errored = trial.status == "ERROR"
+        outcome, reason = outcome_of(trial.last_result, errored)
+        error = trial.get_error() if errored else None
+        table.append({
+            "trial_id": trial.trial_id, "name": trial_label(trial),
+            "params": trial_params(trial), "outcome": outcome, "reason": reason,
+            "epochs": int((trial.last_result or {}).get("epoch", 0)),
+            "error": str(error) if error is not None else None,
+        })  # fmt: skip
+    return table
 
 
-def _outcome_counts(results: Any) -> dict[str, int]:
-    counts = {"completed": 0, "stopped_early": 0, "failed": 0}
-    for r in results:
-        if r.error is not None:
-            counts["failed"] += 1
-        elif r.metrics.get("trial_finished"):
-            counts["completed"] += 1
-        else:
-            counts["stopped_early"] += 1
+def _outcome_counts(table: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {o.tag: 0 for o in TrialOutcome}
+    for t in table:
+        counts[t["outcome"].tag] += 1
     return counts
 
 
-def run_sweep(settings: Settings, echo: Callable[[str], None] = print) -> SweepSummary:
-    """Run a whole sweep and return its summary.
+def _tuner(settings: Settings, trainable: Any, folder: str | None, data: Dataset) -> Any:
+    """A new Tuner, or the one a killed sweep left in ``folder`` (resume)."""
+    from ray import tune
+
+    wrapped = tune.with_resources(
+        tune.with_parameters(
+            trainable,
+            data=data,
+            settings={
+                "max_epochs": settings.max_epochs,
+                "seed": settings.seed,
+                "checkpoint_frequency": settings.checkpoint_frequency,
+            },
+        ),
+        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
+    )
+    if folder is not None:
+        return tune.Tuner.restore(folder, trainable=wrapped, resume_unfinished=True,
+                                  resume_errored=False)  # fmt: skip
+    return tune.Tuner(
+        wrapped,
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode=MODE,
+            search_alg=make_searcher(
+                settings.space, settings.searcher, settings.seed, settings.max_concurrent
+            ),  # fmt: skip
+            scheduler=make_scheduler(settings.scheduler, settings.max_epochs),
+            num_samples=settings.trials,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{settings.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=settings.storage_path,
+            callbacks=[MLflowTrialCallback(), ProgressCallback(settings.trials)],
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=settings.checkpoint_keep,
+                checkpoint_score_attribute=METRIC,
+                checkpoint_score_order=MODE,
+            ),
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            verbose=0,
+        ),
+    )
+
+
+def run_sweep(
+    settings: Settings, echo: Callable[[str], None] = print, trainable: Any = run_trial
+) -> SweepSummary:
+    """Run a whole sweep (or continue one: ``settings.resume``) and return its summary.
 
     Raises:
         ConfigError / DataError / TrackingError: bad input, before any trial starts.
     """
     started = time.monotonic()
-    searcher = make_searcher(
-        settings.space, settings.searcher, settings.seed, settings.max_concurrent
-    )
-    scheduler = make_scheduler(settings.scheduler, settings.max_epochs)
+    folder, state = (None, None)
+    if settings.resume:
+        folder, state = find_state(settings.storage_path, settings.name)
+        settings = Settings.from_config(state["config"], lr_suggestion=state["lr_suggestion"])
+    else:  # build them once now: a bad searcher/scheduler option fails before Ray starts
+        make_searcher(settings.space, settings.searcher, settings.seed, settings.max_concurrent)
+        make_scheduler(settings.scheduler, settings.max_epochs)
+    if settings.cluster_address is not None:
+        check_address(settings.cluster_address)
     data = load_dataset(settings.dataset, settings.seed)
     check_reachable(settings.tracking_uri)
     recorder = SweepRecorder(settings.tracking_uri, settings.name)
-    recorder.start_sweep(
-        params=_sweep_params(settings, data),
-        tags={"sweep.name": settings.name},
-        config_yaml=yaml.safe_dump(settings.resolved, sort_keys=False),
-    )
+    if state is not None:
+        recorder.attach(state["parent_run_id"])
+        echo(f"Resuming sweep '{settings.name}' from {folder}")
+    else:
+        recorder.start_sweep(
+            params=_sweep_params(settings, data),
+            tags={"sweep.name": settings.name},
+            config_yaml=yaml.safe_dump(settings.resolved, sort_keys=False),
+        )
+    bind(recorder)
     echo(
         f"Sweep '{settings.name}': {settings.trials} trials of search space "
         f"'{settings.space.name}' on {data.name} {data.sizes()}, {settings.searcher['name']} + "
@@ -128,44 +181,20 @@ def run_sweep(settings: Settings, echo: Callable[[str], None] = print) -> SweepS
     )
 
     import ray
-    from ray import tune
 
-    _start_ray(settings)
+    start_ray(settings)
     status = "FAILED"
     try:
-        trainable = tune.with_resources(
-            tune.with_parameters(
-                run_trial,
-                data=data,
-                settings={"max_epochs": settings.max_epochs, "seed": settings.seed},
-            ),
-            {"cpu": settings.cpus_per_trial},
-        )
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                metric=METRIC,
-                mode=MODE,
-                search_alg=searcher,
-                scheduler=scheduler,
-                num_samples=settings.trials,
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name=f"{settings.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                storage_path=settings.storage_path,
-                callbacks=[MLflowTrialCallback(recorder), ProgressCallback(settings.trials)],
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1,
-                    checkpoint_score_attribute=METRIC,
-                    checkpoint_score_order=MODE,
-                ),
-                failure_config=tune.FailureConfig(max_failures=0),
-                verbose=0,
-            ),
-        )
+        tuner = _tuner(settings, trainable, folder, data)
+        if state is None:
+            write_state(_tune_folder(tuner), {
+                "config": settings.resolved, "lr_suggestion": settings.lr_suggestion,
+                "parent_run_id": recorder.parent_run_id, "tracking_uri": settings.tracking_uri,
+            })  # fmt: skip
         results = tuner.fit()
-        counts = _outcome_counts(results)
+        table = _trial_table(results)
+        recorder.reconcile(table)
+        counts = _outcome_counts(table)
         if all(r.metrics.get(METRIC) is None for r in results):
             raise RuntimeError(
                 f"no trial reported {METRIC} ({counts['failed']} failed): see the trial runs' "
@@ -184,6 +213,12 @@ def run_sweep(settings: Settings, echo: Callable[[str], None] = print) -> SweepS
         if status != "FINISHED":
             recorder.finish_sweep({}, {}, status=status)
         ray.shutdown()
+
+
+def _tune_folder(tuner: Any) -> str:
+    """The Tune experiment folder of a new Tuner (where its state and ours live)."""
+    config = tuner._local_tuner.get_run_config()
+    return str(Path(config.storage_path) / config.name)
 
 
 def _finish(

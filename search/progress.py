@@ -45,6 +45,19 @@ class ProgressCallback(Callback):
         self.counts = {"completed": 0, "stopped": 0, "failed": 0}
         self.started_trials: set[str] = set()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles callbacks with the experiment; the stream and clock stay behind."""
+        state = dict(self.__dict__)
+        state.pop("stream", None)
+        state.pop("clock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.stream = sys.stdout
+        self.clock = time.monotonic
+        self.started = self.clock()
+
     def on_trial_start(self, iteration, trials, trial: Trial, **info):
         self.started_trials.add(trial.trial_id)
 

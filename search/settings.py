@@ -30,6 +30,35 @@ def _options(cfg: Mapping[str, Any], group: str, allowed: tuple[str, ...]) -> di
     return dict(options)
 
 
+def _non_negative(cfg: Mapping[str, Any], key: str, label: str) -> float:
+    value = cfg.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{label}={value!r}: must be a number >= 0")
+    if 1 < value != int(value):
+        raise ConfigError(f"{label}={value!r}: above 1, GPUs per trial must be whole")
+    return float(value)
+
+
+def _count(cfg: Mapping[str, Any], key: str, label: str) -> int:
+    value = cfg.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{label}={value!r}: must be an integer >= 0")
+    return value
+
+
+def _cluster_address(cluster: Mapping[str, Any]) -> str | None:
+    name, address = cluster.get("name", "local"), cluster.get("address")
+    if name not in ("local", "remote"):
+        raise ConfigError(f"cluster.name={name!r}: allowed are local, remote")
+    if name == "local":
+        return None
+    if not isinstance(address, str) or not address:
+        raise ConfigError(
+            "cluster.address: cluster=remote needs auto, HOST:PORT or ray://HOST:PORT"
+        )
+    return address
+
+
 def _lr_find_options(opts: Mapping[str, Any]) -> dict[str, Any]:
     min_lr, max_lr = opts.get("min_lr", 1e-5), opts.get("max_lr", 10.0)
     iterations = opts.get("iterations", 500)
@@ -72,6 +101,14 @@ class Settings:
     cpus_per_trial: int
     mc_dropout_samples: int
     lr_find: dict[str, Any]
+    gpus_per_trial: float
+    checkpoint_frequency: int
+    checkpoint_keep: int
+    max_failures: int
+    cluster_address: str | None
+    dashboard: bool
+    resume: bool
+    lr_suggestion: float | None
     dataset: dict[str, Any]
     space: SearchSpace
     searcher: dict[str, Any]
@@ -107,14 +144,16 @@ class Settings:
             raise ConfigError(
                 f"evaluation.mc_dropout_samples={mc_samples!r}: must be an integer >= 0 (0 = off)"
             )
+        cluster = cfg.get("cluster") or {}
         cores = os.cpu_count() or 1
-        if cpus > cores:
+        if _cluster_address(cluster) is None and cpus > cores:
             raise ConfigError(f"trial.cpus={cpus}: this machine has {cores} CPUs")
         if cfg.get("max_concurrent") is None:
             max_concurrent = max(1, cores // cpus)
         else:
             max_concurrent = _positive_int(cfg, "max_concurrent")
 
+        checkpoint = cfg.get("checkpoint") or {"frequency": 1, "num_to_keep": 2}
         tracking = cfg.get("tracking") or {}
         uri = tracking.get("uri")
         if not isinstance(uri, str) or not uri:
@@ -136,6 +175,14 @@ class Settings:
             cpus_per_trial=cpus,
             mc_dropout_samples=mc_samples,
             lr_find=_lr_find_options(cfg.get("lr_find") or {}),
+            gpus_per_trial=_non_negative(trial, "gpus", "trial.gpus"),
+            checkpoint_frequency=_positive_int(checkpoint, "frequency", "checkpoint.frequency"),
+            checkpoint_keep=_positive_int(checkpoint, "num_to_keep", "checkpoint.num_to_keep"),
+            max_failures=_count(cfg.get("fault") or {}, "max_failures", "fault.max_failures"),
+            cluster_address=_cluster_address(cluster),
+            dashboard=bool(cluster.get("dashboard", False)),
+            resume=bool(cfg.get("resume", False)),
+            lr_suggestion=lr_suggestion,
             dataset=dict(cfg.get("dataset") or {}),
             space=SearchSpace.from_config(
                 cfg.get("search_space"),

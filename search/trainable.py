@@ -1,16 +1,19 @@
 """The Ray Tune trainable: runs ``trainables.train`` and reports each epoch to Tune.
 
-This is the only place where a trial touches Ray: it sizes TensorFlow's threads to the
-CPUs Ray gave the trial, and turns each epoch into a ``tune.report`` (with a checkpoint
-of the model whenever validation accuracy improves, so the driver can pick up the best
-model without retraining it).
+This is the only place where a trial touches Ray: it sizes TensorFlow to the CPUs and
+GPU share Ray gave the trial, turns each epoch into a ``tune.report``, checkpoints the
+model (every ``checkpoint.frequency`` epochs, whenever validation accuracy improves, and
+at the last epoch), and resumes from the latest checkpoint when Tune restarts the trial
+(a retry after a lost node, an ASHA/PBT resume, or ``sweep resume=true``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -20,38 +23,60 @@ from search.callbacks import FINISHED_FLAG
 from trainables.data import Dataset
 
 MODEL_FILE = "model.keras"
+META_FILE = "trial_state.json"
+
+
+def _restore_point() -> tuple[str | None, int, float, str | None]:
+    """(model path, epochs done, best val_accuracy, folder to clean) of the trial's
+    latest checkpoint, or nothing when the trial starts fresh."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None, 0, -math.inf, None
+    local = tempfile.mkdtemp(prefix="dnn-sweep-restore-")
+    checkpoint.to_directory(local)
+    meta = json.loads(Path(local, META_FILE).read_text())
+    return str(Path(local, MODEL_FILE)), int(meta["epoch"]), float(meta["best"]), local
 
 
 def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -> None:
     """Train one configuration. ``data`` arrives through Ray's object store (shared,
     zero-copy, never reloaded); ``settings`` holds the sweep-wide trial options."""
-    from trainables.train import configure_threads, train
+    from trainables.devices import configure_devices
+    from trainables.train import train
 
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-    threads = configure_threads(max(1, math.floor(cpus)))
+    context = ray.get_runtime_context()
+    resources = context.get_assigned_resources()
+    devices = configure_devices(max(1, math.floor(resources.get("CPU", 1))),
+                                float(resources.get("GPU", 0.0)))  # fmt: skip
+    node = context.get_node_id()
     max_epochs = int(settings["max_epochs"])
-    best = -math.inf
+    every = int(settings.get("checkpoint_frequency", 1))
+    model_path, done, best, restore_dir = _restore_point()
 
     def on_epoch_end(epoch: int, metrics: dict[str, float], model: Any, last: bool) -> None:
         nonlocal best
-        result: dict[str, Any] = dict(metrics)
-        if epoch == 1:
-            result["tf_threads"] = threads
+        result: dict[str, Any] = {**metrics, "epoch": epoch, "node_id": node}
+        if epoch == done + 1:  # first epoch of this run (fresh or resumed)
+            result["tf_threads"] = devices["threads"]
+            result["gpu_setup"] = devices["gpu"]
         if last:
             result[FINISHED_FLAG] = True
             result["stop_reason"] = "max_epochs" if epoch >= max_epochs else "patience"
-        if metrics["val_accuracy"] <= best:
+        improved = metrics["val_accuracy"] > best
+        best = max(best, metrics["val_accuracy"])
+        if not (improved or last or epoch % every == 0):
             tune.report(result)
             return
-        best = metrics["val_accuracy"]
         with tempfile.TemporaryDirectory(prefix="dnn-sweep-ckpt-") as tmp:
             model.save(os.path.join(tmp, MODEL_FILE))
+            Path(tmp, META_FILE).write_text(json.dumps({"epoch": epoch, "best": best}))
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-    train(
-        config,
-        data,
-        max_epochs=max_epochs,
-        on_epoch_end=on_epoch_end,
-        seed=int(settings["seed"]),
-    )
+    try:
+        train(config, data, max_epochs=max_epochs, on_epoch_end=on_epoch_end,
+              seed=int(settings["seed"]), resume_from=model_path, initial_epoch=done)  # fmt: skip
+    finally:
+        if restore_dir:
+            import shutil
+
+            shutil.rmtree(restore_dir, ignore_errors=True)

@@ -57,7 +57,42 @@ class SweepRecorder:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
-        self._trial_runs: dict[str, str] = {}
+        self._trial_runs: dict[str, str] = {}  # open child runs, by trial id
+        self._all_runs: dict[str, str] = {}  # every child run of this sweep, by trial id
+        self._last_step: dict[str, int] = {}
+        self._nodes: dict[str, set[str]] = {}
+
+    def attach(self, parent_run_id: str) -> None:
+        """Continue recording into an existing sweep (``sweep resume=true``): reopen the
+        parent and map its child runs back to their trials, so no trial gets a second run
+        and no epoch is logged twice."""
+        try:
+            parent = self.client.get_run(parent_run_id)
+        except Exception as exc:  # noqa: BLE001
+            raise TrackingError(
+                f"tracking.uri={self.tracking_uri}: the sweep's parent run {parent_run_id} "
+                f"is not there ({type(exc).__name__})"
+            ) from exc
+        self.experiment_id = parent.info.experiment_id
+        self.parent_run_id = parent_run_id
+        if parent.info.status != "RUNNING":
+            self.client.update_run(parent_run_id, status="RUNNING")
+        children = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+            max_results=10000,
+        )
+        for run in children:
+            trial_id = run.data.tags.get("trial_id")
+            if trial_id is None:
+                continue
+            self._all_runs[trial_id] = run.info.run_id
+            if run.info.status == "RUNNING":
+                self._trial_runs[trial_id] = run.info.run_id
+            history = self.client.get_metric_history(run.info.run_id, "val_accuracy")
+            self._last_step[trial_id] = max((m.step for m in history), default=0)
+            nodes = run.data.tags.get("nodes")
+            self._nodes[trial_id] = set(nodes.split(",")) if nodes else set()
 
     # -- sweep ------------------------------------------------------------------------
     def start_sweep(
@@ -124,6 +159,12 @@ class SweepRecorder:
         assert self.experiment_id is not None and self.parent_run_id is not None
         if trial_id in self._trial_runs:
             return self._trial_runs[trial_id]
+        if trial_id in self._all_runs:  # a trial that continues (resume): same run, reopened
+            run_id = self._all_runs[trial_id]
+            self.client.update_run(run_id, status="RUNNING")
+            self.client.set_tag(run_id, "trial_status", "running")
+            self._trial_runs[trial_id] = run_id
+            return run_id
         run = self.client.create_run(
             self.experiment_id,
             run_name=name,
@@ -135,15 +176,34 @@ class SweepRecorder:
                 "trial_status": "running",
             },
         )
-        self._trial_runs[trial_id] = run.info.run_id
+        self._trial_runs[trial_id] = self._all_runs[trial_id] = run.info.run_id
         self.log_params(run.info.run_id, params)
         return run.info.run_id
 
     def log_epoch(self, trial_id: str, metrics: Mapping[str, float], step: int) -> None:
         """One point of the trial's learning curves (``step`` = epoch)."""
         run_id = self._trial_runs.get(trial_id)
-        if run_id is not None:
-            self.log_metrics(run_id, metrics, step=step)
+        if run_id is None or step <= self._last_step.get(trial_id, 0):
+            return  # an epoch already recorded (replayed after a resume)
+        self._last_step[trial_id] = step
+        self.log_metrics(run_id, metrics, step=step)
+
+    def add_node(self, trial_id: str, node_id: str) -> None:
+        """Record the Ray nodes a trial ran on (tag ``nodes``): a retry shows two."""
+        nodes = self._nodes.setdefault(trial_id, set())
+        if node_id not in nodes:
+            nodes.add(node_id)
+            self.tag_trial(trial_id, {"nodes": ",".join(sorted(nodes))})
+
+    def reconcile(self, trials: list[dict[str, Any]]) -> None:
+        """Make MLflow agree with the final trial table: one run per trial, each closed
+        with its outcome, even when an event was lost (a killed driver)."""
+        for t in trials:
+            if t["trial_id"] in self._all_runs and t["trial_id"] not in self._trial_runs:
+                continue  # already closed by its event
+            self.start_trial(t["trial_id"], t["name"], t["params"])
+            tags = {"stop_reason": t["reason"], "epochs": str(t["epochs"])}
+            self.end_trial(t["trial_id"], t["outcome"], error=t.get("error"), tags=tags)
 
     def end_trial(
         self,

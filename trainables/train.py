@@ -33,21 +33,10 @@ class DivergedError(FloatingPointError):
 
 
 def configure_threads(threads: int) -> int:
-    """Make TensorFlow use ``threads`` threads, as many CPUs as the trial was given.
+    """Make TensorFlow use ``threads`` threads (see ``devices.configure_devices``)."""
+    from trainables.devices import configure_devices
 
-    Must run before TensorFlow executes its first op in this process; later calls
-    (a reused worker) keep the first setting, which is the same slot size.
-    Returns the intra-op thread count in force.
-    """
-    import tensorflow as tf
-
-    threads = max(1, int(threads))
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    except RuntimeError:
-        pass  # context already initialized in this worker: keep its setting
-    return tf.config.threading.get_intra_op_parallelism_threads()
+    return int(configure_devices(threads, gpus=0.0)["threads"])  # type: ignore[call-overload]
 
 
 class _EpochReporter(keras.callbacks.Callback):
@@ -123,6 +112,8 @@ def train(
     max_epochs: int,
     on_epoch_end: EpochHook,
     seed: int = 0,
+    resume_from: str | None = None,
+    initial_epoch: int = 0,
 ) -> TrainResult:
     """Train a fresh model for ``params`` on ``data``'s train split, validating each epoch.
 
@@ -130,12 +121,20 @@ def train(
     the trial before. Early stopping (``patience``, ``restore_best_weights``) watches
     ``val_loss``; schedule callbacks (performance scheduling) run before the hook.
     The hook is called after every epoch and may raise to stop training.
+    ``resume_from`` is a saved ``.keras`` model (with its optimizer state, so schedules
+    keyed on the optimizer step continue) to continue from after ``initial_epoch`` epochs.
     """
     p = resolve(params)
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(seed)
     ctx = build_context(data, p["batch_size"], max_epochs, seed)
-    model = build_model(p, ctx)
+    if resume_from:
+        import trainables.layers  # noqa: F401 - registers the custom objects
+        import trainables.schedules  # noqa: F401
+
+        model = keras.saving.load_model(resume_from)
+    else:
+        model = build_model(p, ctx)
     reporter = _EpochReporter(on_epoch_end, max_epochs)
     callbacks = [*training_callbacks(p, ctx), reporter]
     model.fit(
@@ -145,6 +144,7 @@ def train(
         epochs=max_epochs,
         validation_data=(data.x_val, data.y_val),
         callbacks=callbacks,
+        initial_epoch=initial_epoch,
         verbose=0,
     )
     return TrainResult(

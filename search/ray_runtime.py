@@ -1,0 +1,63 @@
+"""Starting or joining Ray: the `cluster` config group."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from search.errors import ConfigError
+from search.settings import Settings
+
+
+def _env_defaults() -> None:
+    """Settings Ray reads from the environment; workers started here inherit them."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Tune warns each time a per-epoch checkpoint forces a state snapshot: by design here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # A reused worker waits this long for the previous trial's thread to exit; Ray's 2 s
+    # default is too short on a loaded machine, and a failed reuse fails the next trial.
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, before any work, when a HOST:PORT cluster address is unreachable
+    (``ray.init`` would retry for a minute)."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"cluster.address={address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cluster.address={address}: no Ray cluster answers there ({exc}); start one "
+            "(ray up cluster.yaml / ray start --head) or use cluster=local"
+        ) from exc
+
+
+def start_ray(settings: Settings) -> None:
+    """Local: Ray with exactly this machine's CPUs (GPUs detected), dashboard off or on
+    127.0.0.1. Remote: join ``cluster.address``."""
+    import ray
+
+    _env_defaults()
+    common = {"log_to_driver": False, "configure_logging": True, "logging_level": "ERROR"}
+    if settings.cluster_address is None:
+        ray.init(
+            num_cpus=os.cpu_count() or 1,
+            include_dashboard=settings.dashboard,
+            dashboard_host="127.0.0.1",
+            **common,
+        )
+        return
+    check_address(settings.cluster_address)
+    try:
+        ray.init(address=settings.cluster_address, **common)
+    except (ConnectionError, RuntimeError) as exc:
+        raise ConfigError(
+            f"cluster.address={settings.cluster_address}: cannot join ({str(exc)[:200]})"
+        ) from exc
