@@ -7,6 +7,7 @@ driver's live recorder through ``bind`` instead.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ray.tune import Callback
@@ -37,6 +38,17 @@ def trial_label(trial: Trial) -> str:
 def trial_params(trial: Trial) -> dict[str, Any]:
     """The hyperparameters a trial was given (sampled + constant), sorted for display."""
     return dict(sorted(trial.config.items()))
+
+
+def error_text(trial: Trial) -> str:
+    """The trial's error trace: Tune writes it to the trial's local folder first and syncs
+    it to storage later, so read the local file when it is there."""
+    path = getattr(trial, "error_file", None)
+    if path and os.path.isfile(path):
+        with open(path) as f:
+            return f.read()
+    error = trial.get_error()
+    return str(error) if error is not None else "trial failed (no error recorded)"
 
 
 def outcome_of(last_result: dict[str, Any] | None, errored: bool) -> tuple[TrialOutcome, str]:
@@ -97,8 +109,7 @@ class MLflowTrialCallback(Callback):
         self.recorder.tag_trial(trial.trial_id, {"retried": "true"})
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
-        error = trial.get_error()
-        message = str(error) if error is not None else "trial failed (no error recorded)"
+        message = error_text(trial)
         # A trial can fail before it ever started (e.g. its worker could not be set up):
         # it still gets its run, so no trial is missing from MLflow.
         self.recorder.start_trial(trial.trial_id, trial_label(trial), trial_params(trial))

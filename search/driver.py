@@ -16,7 +16,14 @@ from typing import Any
 import yaml
 
 from search.algorithms import METRIC, MODE, make_scheduler, make_searcher
-from search.callbacks import MLflowTrialCallback, bind, outcome_of, trial_label, trial_params
+from search.callbacks import (
+    MLflowTrialCallback,
+    bind,
+    error_text,
+    outcome_of,
+    trial_label,
+    trial_params,
+)
 from search.progress import ProgressCallback, format_params
 from search.ray_runtime import check_address, start_ray
 from search.settings import Settings
@@ -79,12 +86,12 @@ def _trial_table(results: Any) -> list[dict[str, Any]]:
     for trial in results._experiment_analysis.trials:
         errored = trial.status == "ERROR"
         outcome, reason = outcome_of(trial.last_result, errored)
-        error = trial.get_error() if errored else None
+        error = error_text(trial) if errored else None
         table.append({
             "trial_id": trial.trial_id, "name": trial_label(trial),
             "params": trial_params(trial), "outcome": outcome, "reason": reason,
             "epochs": int((trial.last_result or {}).get("epoch", 0)),
-            "error": str(error) if error is not None else None,
+            "error": error,
         })  # fmt: skip
     return table
 
