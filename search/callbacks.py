@@ -92,7 +92,11 @@ class MLflowTrialCallback(Callback):
         metrics = {k: result[k] for k in EPOCH_METRICS if k in result}
         step = int(result.get("epoch", result["training_iteration"]))
         self.recorder.log_epoch(trial.trial_id, metrics, step=step)
-        tags = {k: str(result[k]) for k in ("tf_threads", "gpu_setup") if k in result}
+        tags = {
+            k: str(result[k])
+            for k in ("tf_threads", "gpu_setup", "resumed_from_epoch")
+            if k in result
+        }
         if "node_id" in result:
             self.recorder.add_node(trial.trial_id, str(result["node_id"]))
         if tags:

@@ -59,6 +59,8 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
         if epoch == done + 1:  # first epoch of this run (fresh or resumed)
             result["tf_threads"] = devices["threads"]
             result["gpu_setup"] = devices["gpu"]
+            if done:
+                result["resumed_from_epoch"] = done
         if last:
             result[FINISHED_FLAG] = True
             result["stop_reason"] = "max_epochs" if epoch >= max_epochs else "patience"

@@ -197,7 +197,23 @@ class SweepRecorder:
 
     def reconcile(self, trials: list[dict[str, Any]]) -> None:
         """Make MLflow agree with the final trial table: one run per trial, each closed
-        with its outcome, even when an event was lost (a killed driver)."""
+        with its outcome, even when an event was lost (a killed driver).
+
+        A run whose trial Tune no longer knows (the driver died after the trial started
+        but before Tune's state snapshot recorded it; the resumed sweep samples a new
+        trial instead) is deleted when it holds no epoch, or kept as ``lost`` otherwise.
+        """
+        known = {t["trial_id"] for t in trials}
+        for trial_id, run_id in list(self._all_runs.items()):
+            if trial_id in known:
+                continue
+            self._trial_runs.pop(trial_id, None)
+            self._all_runs.pop(trial_id)
+            if self._last_step.get(trial_id, 0) == 0:
+                self.client.delete_run(run_id)
+            else:
+                self.client.set_tag(run_id, "trial_status", "lost")
+                self.client.set_terminated(run_id, status="KILLED")
         for t in trials:
             if t["trial_id"] in self._all_runs and t["trial_id"] not in self._trial_runs:
                 continue  # already closed by its event
