@@ -16,9 +16,7 @@ from ray.tune.experiment import Trial
 from tracking import SweepRecorder, TrialOutcome
 
 # Keys of a Tune result that are learning-curve metrics worth recording per epoch.
-EPOCH_METRICS = (
-    "loss", "accuracy", "val_loss", "val_accuracy", "lr", "momentum", "epoch_seconds"
-)  # fmt: skip
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "momentum", "epoch_seconds")
 # Set by the trainable on the report of its last epoch (max_epochs or patience reached).
 FINISHED_FLAG = "trial_finished"
 
@@ -119,6 +117,8 @@ class MLflowTrialCallback(Callback):
         self.recorder.start_trial(trial.trial_id, trial_label(trial), trial_params(trial))
         epochs = int((trial.last_result or {}).get("epoch", 0))
         self.recorder.end_trial(
-            trial.trial_id, TrialOutcome.FAILED, error=message,
+            trial.trial_id,
+            TrialOutcome.FAILED,
+            error=message,
             tags={"stop_reason": "error", "epochs": str(epochs)},
-        )  # fmt: skip
+        )

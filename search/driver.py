@@ -87,12 +87,17 @@ def _trial_table(results: Any) -> list[dict[str, Any]]:
         errored = trial.status == "ERROR"
         outcome, reason = outcome_of(trial.last_result, errored)
         error = error_text(trial) if errored else None
-        table.append({
-            "trial_id": trial.trial_id, "name": trial_label(trial),
-            "params": trial_params(trial), "outcome": outcome, "reason": reason,
-            "epochs": int((trial.last_result or {}).get("epoch", 0)),
-            "error": error,
-        })  # fmt: skip
+        table.append(
+            {
+                "trial_id": trial.trial_id,
+                "name": trial_label(trial),
+                "params": trial_params(trial),
+                "outcome": outcome,
+                "reason": reason,
+                "epochs": int((trial.last_result or {}).get("epoch", 0)),
+                "error": error,
+            }
+        )
     return table
 
 
@@ -120,8 +125,9 @@ def _tuner(settings: Settings, trainable: Any, folder: str | None, data: Dataset
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
     if folder is not None:
-        return tune.Tuner.restore(folder, trainable=wrapped, resume_unfinished=True,
-                                  resume_errored=False)  # fmt: skip
+        return tune.Tuner.restore(
+            folder, trainable=wrapped, resume_unfinished=True, resume_errored=False
+        )
     return tune.Tuner(
         wrapped,
         tune_config=tune.TuneConfig(
@@ -129,7 +135,7 @@ def _tuner(settings: Settings, trainable: Any, folder: str | None, data: Dataset
             mode=MODE,
             search_alg=make_searcher(
                 settings.space, settings.searcher, settings.seed, settings.max_concurrent
-            ),  # fmt: skip
+            ),
             scheduler=make_scheduler(settings.scheduler, settings.max_epochs),
             num_samples=settings.trials,
             reuse_actors=True,
@@ -194,10 +200,15 @@ def run_sweep(
     try:
         tuner = _tuner(settings, trainable, folder, data)
         if state is None:
-            write_state(_tune_folder(tuner), {
-                "config": settings.resolved, "lr_suggestion": settings.lr_suggestion,
-                "parent_run_id": recorder.parent_run_id, "tracking_uri": settings.tracking_uri,
-            })  # fmt: skip
+            write_state(
+                _tune_folder(tuner),
+                {
+                    "config": settings.resolved,
+                    "lr_suggestion": settings.lr_suggestion,
+                    "parent_run_id": recorder.parent_run_id,
+                    "tracking_uri": settings.tracking_uri,
+                },
+            )
         results = tuner.fit()
         table = _trial_table(results)
         recorder.reconcile(table)

@@ -46,8 +46,9 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
 
     context = ray.get_runtime_context()
     resources = context.get_assigned_resources()
-    devices = configure_devices(max(1, math.floor(resources.get("CPU", 1))),
-                                float(resources.get("GPU", 0.0)))  # fmt: skip
+    devices = configure_devices(
+        max(1, math.floor(resources.get("CPU", 1))), float(resources.get("GPU", 0.0))
+    )
     node = context.get_node_id()
     max_epochs = int(settings["max_epochs"])
     every = int(settings.get("checkpoint_frequency", 1))
@@ -75,8 +76,15 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     try:
-        train(config, data, max_epochs=max_epochs, on_epoch_end=on_epoch_end,
-              seed=int(settings["seed"]), resume_from=model_path, initial_epoch=done)  # fmt: skip
+        train(
+            config,
+            data,
+            max_epochs=max_epochs,
+            on_epoch_end=on_epoch_end,
+            seed=int(settings["seed"]),
+            resume_from=model_path,
+            initial_epoch=done,
+        )
     finally:
         if restore_dir:
             import shutil

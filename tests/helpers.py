@@ -12,8 +12,9 @@ def run_cli(command: str, cwd: Path, *args: str, timeout: int = 900):
     """Run an installed console script (``sweep``, ``sweep-lr-find``) in ``cwd``."""
     exe = str(Path(sys.executable).parent / command)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)  # fmt: skip
+    return subprocess.run(
+        [exe, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def trial_runs(client, experiment: str):

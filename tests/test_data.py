@@ -145,13 +145,13 @@ def test_class_filter_relabels_every_split():
 
 
 def test_per_class_cap_applies_to_training_only():
-    ds = load_dataset({"name": "digits", "classes": [0, 1, 2, 3, 4], "max_per_class": 20},
-                      seed=0)  # fmt: skip
+    ds = load_dataset({"name": "digits", "classes": [0, 1, 2, 3, 4], "max_per_class": 20}, seed=0)
     assert np.bincount(ds.y_train).tolist() == [20] * 5
     full = load_dataset({"name": "digits", "classes": [0, 1, 2, 3, 4]}, seed=0)
     assert len(ds.y_val) == len(full.y_val) and len(ds.y_test) == len(full.y_test)
-    again = load_dataset({"name": "digits", "classes": [0, 1, 2, 3, 4], "max_per_class": 20},
-                         seed=0)  # fmt: skip
+    again = load_dataset(
+        {"name": "digits", "classes": [0, 1, 2, 3, 4], "max_per_class": 20}, seed=0
+    )
     np.testing.assert_array_equal(ds.x_train, again.x_train)
     with pytest.raises(DataError, match="dataset.max_per_class"):
         load_dataset({"name": "digits", "max_per_class": 0}, seed=0)

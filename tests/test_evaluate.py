@@ -27,8 +27,18 @@ def model_for(params, x, y, epochs=15):
 
 def test_mc_dropout_scores_beside_the_plain_ones(data):
     x, y = data
-    model = model_for({"n_hidden": 2, "n_neurons": 32, "dropout": 0.3, "batch_norm": "after",
-                       "input_norm": "none", "learning_rate": 0.01}, x, y)  # fmt: skip
+    model = model_for(
+        {
+            "n_hidden": 2,
+            "n_neurons": 32,
+            "dropout": 0.3,
+            "batch_norm": "after",
+            "input_norm": "none",
+            "learning_rate": 0.01,
+        },
+        x,
+        y,
+    )
     assert has_dropout(model)
     bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
     moving = keras.ops.convert_to_numpy(bn.moving_mean).copy()

@@ -20,16 +20,27 @@ def test_failing_and_diverging_trials(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # Ray workers import tests.faulty
     monkeypatch.chdir(tmp_path)
     cfg = {
-        "name": "faults", "trials": 4, "max_epochs": 2, "max_concurrent": 2, "seed": 0,
-        "trial": {"cpus": 1, "gpus": 0}, "fault": {"max_failures": 1},
+        "name": "faults",
+        "trials": 4,
+        "max_epochs": 2,
+        "max_concurrent": 2,
+        "seed": 0,
+        "trial": {"cpus": 1, "gpus": 0},
+        "fault": {"max_failures": 1},
         "dataset": {"name": "digits"},
-        "search_space": {"name": "faults", "params": {
-            "n_hidden": 1, "optimizer": "adam",
-            "n_neurons": {"type": "categorical", "choices": [16, 17, 18, 19]}}},
-        "searcher": {"name": "random"}, "scheduler": {"name": "fifo"},
+        "search_space": {
+            "name": "faults",
+            "params": {
+                "n_hidden": 1,
+                "optimizer": "adam",
+                "n_neurons": {"type": "categorical", "choices": [16, 17, 18, 19]},
+            },
+        },
+        "searcher": {"name": "random"},
+        "scheduler": {"name": "fifo"},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'f.db'}"},
         "ray": {"storage_path": str(tmp_path / "ray")},
-    }  # fmt: skip
+    }
     # every choice once: the random sampler with this seed covers the four values
     summary = run_sweep(Settings.from_config(cfg), trainable=faulty_trial)
     client = MlflowClient(f"sqlite:///{tmp_path / 'f.db'}")

@@ -16,9 +16,17 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def finder(tmp_path_factory):
     work = tmp_path_factory.mktemp("lrfind")
-    proc = run_cli("sweep-lr-find", work, "dataset=fashion_mnist", "dataset.max_per_class=200",
-                   "name=lrf", "tracking.uri=sqlite:///lrf.db", "lr_find.iterations=300",
-                   "++lr_find.params.optimizer=sgd", "++lr_find.params.n_hidden=2")  # fmt: skip
+    proc = run_cli(
+        "sweep-lr-find",
+        work,
+        "dataset=fashion_mnist",
+        "dataset.max_per_class=200",
+        "name=lrf",
+        "tracking.uri=sqlite:///lrf.db",
+        "lr_find.iterations=300",
+        "++lr_find.params.optimizer=sgd",
+        "++lr_find.params.n_hidden=2",
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{work / 'lrf.db'}")
     exp = client.get_experiment_by_name("lrf")
@@ -53,8 +61,12 @@ def test_suggestion_trains_three_epochs_without_divergence(finder):
     lr = run.data.metrics["suggested_lr"]
     data = load_dataset({"name": "fashion_mnist", "max_per_class": 200}, seed=0)
     losses = []
-    train({"optimizer": "sgd", "n_hidden": 2, "learning_rate": lr}, data, max_epochs=3,
-          on_epoch_end=lambda e, m, model, last: losses.append(m["loss"]))  # fmt: skip
+    train(
+        {"optimizer": "sgd", "n_hidden": 2, "learning_rate": lr},
+        data,
+        max_epochs=3,
+        on_epoch_end=lambda e, m, model, last: losses.append(m["loss"]),
+    )
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
     assert losses[-1] < losses[0]
 
@@ -62,9 +74,17 @@ def test_suggestion_trains_three_epochs_without_divergence(finder):
 def test_a_space_takes_its_learning_rate_range_from_the_finder(finder):
     work, client, run, _ = finder
     lr = run.data.metrics["suggested_lr"]
-    proc = run_cli("sweep", work, "dataset=fashion_mnist", "dataset.max_per_class=50",
-                   "search_space=keras_tuner_lr_find", "trials=2", "max_epochs=1", "name=lrf",
-                   "tracking.uri=sqlite:///lrf.db")  # fmt: skip
+    proc = run_cli(
+        "sweep",
+        work,
+        "dataset=fashion_mnist",
+        "dataset.max_per_class=50",
+        "search_space=keras_tuner_lr_find",
+        "trials=2",
+        "max_epochs=1",
+        "name=lrf",
+        "tracking.uri=sqlite:///lrf.db",
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     _, children = trial_runs(client, "lrf")
     assert len(children) == 2

@@ -20,8 +20,15 @@ STD = np.linspace(1, 2, 8).astype("float32")
 
 
 def ctx(**kw) -> BuildContext:
-    base = {"input_dim": 8, "n_classes": 3, "input_scale": 16.0, "feature_mean": MEAN,
-            "feature_std": STD, "steps_per_epoch": 10, "epochs": 10}  # fmt: skip
+    base = {
+        "input_dim": 8,
+        "n_classes": 3,
+        "input_scale": 16.0,
+        "feature_mean": MEAN,
+        "feature_std": STD,
+        "steps_per_epoch": 10,
+        "epochs": 10,
+    }
     return BuildContext(**{**base, **kw})
 
 
@@ -44,8 +51,13 @@ def lr_at(schedule, step: int) -> float:
 
 # -- architecture -----------------------------------------------------------------------
 def test_keras_tuner_params_build_the_seeds_model():
-    params = {"n_hidden": 3, "n_neurons": 70, "learning_rate": 4.1e-4, "optimizer": "adam",
-              "activation": "relu"}  # fmt: skip
+    params = {
+        "n_hidden": 3,
+        "n_neurons": 70,
+        "learning_rate": 4.1e-4,
+        "optimizer": "adam",
+        "activation": "relu",
+    }
     model = build_model(params, BuildContext(784, 10, input_scale=255.0))
     dense = hidden_dense(model)
     assert [d.units for d in dense] == [70, 70, 70]
@@ -91,12 +103,15 @@ def test_input_normalization_options():
 # -- initializers -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "cls"),
-    [("glorot_uniform", keras.initializers.GlorotUniform),
-     ("glorot_normal", keras.initializers.GlorotNormal),
-     ("he_uniform", keras.initializers.HeUniform), ("he_normal", keras.initializers.HeNormal),
-     ("lecun_uniform", keras.initializers.LecunUniform),
-     ("lecun_normal", keras.initializers.LecunNormal)],
-)  # fmt: skip
+    [
+        ("glorot_uniform", keras.initializers.GlorotUniform),
+        ("glorot_normal", keras.initializers.GlorotNormal),
+        ("he_uniform", keras.initializers.HeUniform),
+        ("he_normal", keras.initializers.HeNormal),
+        ("lecun_uniform", keras.initializers.LecunUniform),
+        ("lecun_normal", keras.initializers.LecunNormal),
+    ],
+)
 def test_named_initializers(name, cls):
     init = hidden_dense(build(n_hidden=2, initializer=name))[0].kernel_initializer
     assert type(init) is cls
@@ -104,24 +119,33 @@ def test_named_initializers(name, cls):
 
 @pytest.mark.parametrize("mode", ["fan_in", "fan_avg", "fan_out"])
 def test_variance_scaling_mode_scale_distribution(mode):
-    model = build(n_hidden=1, initializer="variance_scaling", init_mode=mode, init_scale=3.0,
-                  init_distribution="truncated_normal")  # fmt: skip
+    model = build(
+        n_hidden=1,
+        initializer="variance_scaling",
+        init_mode=mode,
+        init_scale=3.0,
+        init_distribution="truncated_normal",
+    )
     init = hidden_dense(model)[0].kernel_initializer
     assert type(init) is keras.initializers.VarianceScaling
     assert (init.mode, init.scale, init.distribution) == (mode, 3.0, "truncated_normal")
 
 
 def test_he_uniform_limit_matches_table_11_1():
-    kernel = keras.ops.convert_to_numpy(hidden_dense(build(
-        n_hidden=1, n_neurons=4000, initializer="he_uniform"))[0].kernel)  # fmt: skip
+    kernel = keras.ops.convert_to_numpy(
+        hidden_dense(build(n_hidden=1, n_neurons=4000, initializer="he_uniform"))[0].kernel
+    )
     assert np.abs(kernel).max() <= math.sqrt(3 * 2 / 8) + 1e-6  # r = sqrt(3 sigma^2)
 
 
 # -- activations ------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["relu", "selu", "gelu", "swish", "tanh", "sigmoid"])
 def test_plain_activations(name):
-    acts = [layer for layer in build(n_hidden=2, activation=name).layers
-            if isinstance(layer, keras.layers.Activation)]  # fmt: skip
+    acts = [
+        layer
+        for layer in build(n_hidden=2, activation=name).layers
+        if isinstance(layer, keras.layers.Activation)
+    ]
     assert len(acts) == 2 and all(a.activation is keras.activations.get(name) for a in acts)
 
 
@@ -130,7 +154,8 @@ def test_parametric_activations():
     assert isinstance(leaky, keras.layers.LeakyReLU)
     assert leaky.negative_slope == pytest.approx(0.01)  # the text's value (Keras: 0.3)
     assert build(n_hidden=1, activation="leaky_relu", leaky_relu_alpha=0.2).layers[
-        2].negative_slope == pytest.approx(0.2)  # fmt: skip
+        2
+    ].negative_slope == pytest.approx(0.2)
     elu = build(n_hidden=1, activation="elu", elu_alpha=0.5).layers[2]
     assert isinstance(elu, keras.layers.ELU) and elu.alpha == pytest.approx(0.5)
     assert isinstance(build(n_hidden=1, activation="prelu").layers[2], keras.layers.PReLU)
@@ -188,8 +213,17 @@ def test_l1_l2_l1l2_on_kernels_not_biases():
 
 def test_dropout_on_inputs_and_hidden_layers_and_alpha_dropout():
     model = build(n_hidden=2, dropout=0.3, input_dropout=0.2)
-    assert kinds(model) == ["Rescaling", "Dropout", "Dense", "Activation", "Dropout", "Dense",
-                            "Activation", "Dropout", "Dense"]  # fmt: skip
+    assert kinds(model) == [
+        "Rescaling",
+        "Dropout",
+        "Dense",
+        "Activation",
+        "Dropout",
+        "Dense",
+        "Activation",
+        "Dropout",
+        "Dense",
+    ]
     rates = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     assert rates == pytest.approx([0.2, 0.3, 0.3])
     alpha = build(n_hidden=2, dropout=0.1, dropout_type="alpha")
@@ -209,8 +243,11 @@ def test_max_norm_constrains_each_neurons_incoming_weights():
 
 
 def test_early_stopping_patience_and_restore_best_weights():
-    stops = [c for c in training_callbacks({"patience": 4}, ctx())
-             if isinstance(c, keras.callbacks.EarlyStopping)]  # fmt: skip
+    stops = [
+        c
+        for c in training_callbacks({"patience": 4}, ctx())
+        if isinstance(c, keras.callbacks.EarlyStopping)
+    ]
     assert len(stops) == 1 and stops[0].patience == 4 and stops[0].restore_best_weights
     assert stops[0].monitor == "val_loss"
     off = training_callbacks({"patience": 3, "restore_best_weights": False}, ctx())
@@ -237,24 +274,39 @@ def test_two_kinds_of_clipping_are_refused():
     ("params", "cls", "attrs"),
     [
         ({"optimizer": "sgd"}, keras.optimizers.SGD, {"momentum": 0.0, "nesterov": False}),
-        ({"optimizer": "sgd", "momentum": 0.5, "nesterov": True}, keras.optimizers.SGD,
-         {"momentum": 0.5, "nesterov": True}),
+        (
+            {"optimizer": "sgd", "momentum": 0.5, "nesterov": True},
+            keras.optimizers.SGD,
+            {"momentum": 0.5, "nesterov": True},
+        ),
         ({"optimizer": "momentum"}, keras.optimizers.SGD, {"momentum": 0.9, "nesterov": False}),
         ({"optimizer": "nesterov"}, keras.optimizers.SGD, {"momentum": 0.9, "nesterov": True}),
         ({"optimizer": "adagrad"}, keras.optimizers.Adagrad, {"epsilon": 1e-10}),
-        ({"optimizer": "rmsprop", "rho": 0.8, "momentum": 0.5}, keras.optimizers.RMSprop,
-         {"rho": 0.8, "momentum": 0.5, "epsilon": 1e-10}),
-        ({"optimizer": "adam"}, keras.optimizers.Adam,
-         {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}),
-        ({"optimizer": "adam", "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6},
-         keras.optimizers.Adam, {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6}),
+        (
+            {"optimizer": "rmsprop", "rho": 0.8, "momentum": 0.5},
+            keras.optimizers.RMSprop,
+            {"rho": 0.8, "momentum": 0.5, "epsilon": 1e-10},
+        ),
+        (
+            {"optimizer": "adam"},
+            keras.optimizers.Adam,
+            {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
+        ),
+        (
+            {"optimizer": "adam", "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6},
+            keras.optimizers.Adam,
+            {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6},
+        ),
         ({"optimizer": "adamax"}, keras.optimizers.Adamax, {"epsilon": 1e-8}),
         ({"optimizer": "nadam"}, keras.optimizers.Nadam, {"beta_1": 0.9, "epsilon": 1e-8}),
-        ({"optimizer": "adamw", "weight_decay": 0.01}, keras.optimizers.AdamW,
-         {"weight_decay": 0.01, "epsilon": 1e-8}),
+        (
+            {"optimizer": "adamw", "weight_decay": 0.01},
+            keras.optimizers.AdamW,
+            {"weight_decay": 0.01, "epsilon": 1e-8},
+        ),
         ({"optimizer": "ftrl"}, keras.optimizers.Ftrl, {}),
     ],
-)  # fmt: skip
+)
 def test_optimizers_and_their_params(params, cls, attrs):
     opt = build(n_hidden=1, learning_rate=0.02, **params).optimizer
     assert isinstance(opt, cls)
@@ -295,7 +347,8 @@ def test_exponential_schedule_drops_10x_every_decay_epochs():
 def test_piecewise_constant_schedule_the_texts_example():
     lr = schedule(learning_rate=0.01, lr_schedule="piecewise").learning_rate
     assert [lr_at(lr, s) for s in (0, 49, 51, 149, 151, 300)] == pytest.approx(
-        [0.01, 0.01, 0.005, 0.005, 0.001, 0.001])  # fmt: skip
+        [0.01, 0.01, 0.005, 0.005, 0.001, 0.001]
+    )
     with pytest.raises(ValueError, match="piecewise_factors"):
         resolve({"lr_schedule": "piecewise", "piecewise_factors": [1.0, 0.5]})
 
@@ -306,7 +359,8 @@ def test_performance_schedule_is_reduce_on_plateau():
     assert isinstance(cb, keras.callbacks.ReduceLROnPlateau)
     assert (cb.factor, cb.patience, cb.monitor) == (0.2, 3, "val_loss")
     assert [type(c) for c in training_callbacks({"lr_schedule": "performance"}, ctx())] == [
-        keras.callbacks.ReduceLROnPlateau]  # fmt: skip
+        keras.callbacks.ReduceLROnPlateau
+    ]
 
 
 def test_onecycle_learning_rate_and_momentum_curves():
@@ -326,8 +380,10 @@ def test_onecycle_learning_rate_and_momentum_curves():
 
 
 def test_onecycle_momentum_reaches_the_optimizer_step():
-    model = build_model({"n_hidden": 1, "optimizer": "momentum", "lr_schedule": "onecycle",
-                         "learning_rate": 0.05}, ctx(steps_per_epoch=2, epochs=5))  # fmt: skip
+    model = build_model(
+        {"n_hidden": 1, "optimizer": "momentum", "lr_schedule": "onecycle", "learning_rate": 0.05},
+        ctx(steps_per_epoch=2, epochs=5),
+    )
     opt = model.optimizer
     assert opt.current_momentum() == pytest.approx(0.95)
     x = np.zeros((8, 8), dtype="float32")
@@ -336,8 +392,9 @@ def test_onecycle_momentum_reaches_the_optimizer_step():
 
 
 def test_cosine_with_warmup():
-    lr = schedule(learning_rate=0.1, lr_schedule="cosine", warmup_epochs=1,
-                  cosine_alpha=0.1).learning_rate  # fmt: skip
+    lr = schedule(
+        learning_rate=0.1, lr_schedule="cosine", warmup_epochs=1, cosine_alpha=0.1
+    ).learning_rate
     assert lr_at(lr, 0) == pytest.approx(0.0)
     assert lr_at(lr, 5) == pytest.approx(0.05)
     assert lr_at(lr, 10) == pytest.approx(0.1)
@@ -345,8 +402,9 @@ def test_cosine_with_warmup():
 
 
 def test_schedule_reaches_the_optimizer():
-    opt = make_optimizer({"lr_schedule": "exponential", "learning_rate": 0.01,
-                          "decay_epochs": 1}, ctx())  # fmt: skip
+    opt = make_optimizer(
+        {"lr_schedule": "exponential", "learning_rate": 0.01, "decay_epochs": 1}, ctx()
+    )
     assert isinstance(opt._learning_rate, keras.optimizers.schedules.ExponentialDecay)
     assert float(opt.learning_rate) == pytest.approx(0.01)  # evaluated at iterations = 0
 
@@ -354,20 +412,29 @@ def test_schedule_reaches_the_optimizer():
 # -- self-normalizing nets --------------------------------------------------------------
 def test_selu_applies_table_11_4():
     model = build(n_hidden=3, activation="selu", dropout=0.1)
-    assert all(isinstance(d.kernel_initializer, keras.initializers.LecunNormal)
-               for d in hidden_dense(model))  # fmt: skip
+    assert all(
+        isinstance(d.kernel_initializer, keras.initializers.LecunNormal)
+        for d in hidden_dense(model)
+    )
     assert kinds(model)[0] == "Normalization"  # standardized inputs
     assert "BatchNormalization" not in kinds(model)
     assert kinds(model).count("AlphaDropout") == 3 and "Dropout" not in kinds(model)
-    assert all(d.kernel_regularizer is None and d.kernel_constraint is None
-               for d in hidden_dense(model))  # fmt: skip
+    assert all(
+        d.kernel_regularizer is None and d.kernel_constraint is None for d in hidden_dense(model)
+    )
 
 
 @pytest.mark.parametrize(
     "conflict",
-    [{"initializer": "he_normal"}, {"batch_norm": "after"}, {"dropout_type": "standard"},
-     {"l2": 0.01}, {"max_norm": 1.0}, {"input_norm": "scale"}],
-)  # fmt: skip
+    [
+        {"initializer": "he_normal"},
+        {"batch_norm": "after"},
+        {"dropout_type": "standard"},
+        {"l2": 0.01},
+        {"max_norm": 1.0},
+        {"input_norm": "scale"},
+    ],
+)
 def test_selu_refuses_what_breaks_self_normalization(conflict):
     with pytest.raises(ValueError, match="breaks self-normalization"):
         resolve({"activation": "selu", **conflict})
@@ -397,7 +464,8 @@ def test_configure_threads_sets_tensorflow_threads():
         "import tensorflow as tf; from trainables.train import configure_threads; "
         "a = configure_threads(1); tf.constant(1.0) + 1; print(a, configure_threads(2))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
     # once TF runs, a second call (a reused worker) keeps the first setting
     assert out == ["1", "1"]

@@ -12,17 +12,30 @@ pytestmark = pytest.mark.slow
 
 
 def test_default_dnn_sweep_on_digits(tmp_path):
-    proc = run_cli("sweep", tmp_path, "dataset=digits", "search_space=default_dnn", "trials=6",
-                   "max_epochs=3", "max_concurrent=2", "seed=1", "name=dnn",
-                   "tracking.uri=sqlite:///dnn.db", "evaluation.mc_dropout_samples=5")  # fmt: skip
+    proc = run_cli(
+        "sweep",
+        tmp_path,
+        "dataset=digits",
+        "search_space=default_dnn",
+        "trials=6",
+        "max_epochs=3",
+        "max_concurrent=2",
+        "seed=1",
+        "name=dnn",
+        "tracking.uri=sqlite:///dnn.db",
+        "evaluation.mc_dropout_samples=5",
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'dnn.db'}")
     (parent,), children = trial_runs(client, "dnn")
     assert len(children) == 6
     for c in children:
         p = c.data.params
-        assert (p["initializer"], p["activation"], p["lr_schedule"]) == ("he_normal", "elu",
-                                                                          "onecycle")  # fmt: skip
+        assert (p["initializer"], p["activation"], p["lr_schedule"]) == (
+            "he_normal",
+            "elu",
+            "onecycle",
+        )
         assert ("bn_momentum" in p) == (p["batch_norm"] in ("before", "after"))
         assert ("momentum" in p) == (p["optimizer"] in ("momentum", "nesterov"))
         lrs = [m.value for m in client.get_metric_history(c.info.run_id, "lr")]

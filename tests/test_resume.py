@@ -33,13 +33,24 @@ def _children(client):
 
 def test_resume_after_sigkill(tmp_path):
     sweep = str(Path(sys.executable).parent / "sweep")
-    args = [sweep, "dataset=digits", "search_space=keras_tuner", f"trials={TRIALS}",
-            f"max_epochs={EPOCHS}", "max_concurrent=2", "scheduler=fifo", "seed=0", "name=rs",
-            "tracking.uri=sqlite:///rs.db", "ray.storage_path=ray"]  # fmt: skip
+    args = [
+        sweep,
+        "dataset=digits",
+        "search_space=keras_tuner",
+        f"trials={TRIALS}",
+        f"max_epochs={EPOCHS}",
+        "max_concurrent=2",
+        "scheduler=fifo",
+        "seed=0",
+        "name=rs",
+        "tracking.uri=sqlite:///rs.db",
+        "ray.storage_path=ray",
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     client = MlflowClient(f"sqlite:///{tmp_path / 'rs.db'}")
     deadline = time.monotonic() + 300
     finished, running = [], []
@@ -51,14 +62,20 @@ def test_resume_after_sigkill(tmp_path):
             except Exception:  # noqa: BLE001 - the database may not exist yet
                 continue
             finished = [c for c in kids if c.info.status == "FINISHED"]
-            running = [c for c in kids if c.info.status == "RUNNING" and len(
-                client.get_metric_history(c.info.run_id, "val_accuracy")) >= 2]  # fmt: skip
+            running = [
+                c
+                for c in kids
+                if c.info.status == "RUNNING"
+                and len(client.get_metric_history(c.info.run_id, "val_accuracy")) >= 2
+            ]
             if finished and running:
                 break
         assert proc.poll() is None, "sweep ended before it could be killed"
         assert finished and running, "never saw a finished and a mid-training trial"
-        before = {c.data.tags["trial_id"]: client.get_metric_history(c.info.run_id, "val_accuracy")
-                  for c in finished}  # fmt: skip
+        before = {
+            c.data.tags["trial_id"]: client.get_metric_history(c.info.run_id, "val_accuracy")
+            for c in finished
+        }
         interrupted = running[0].data.tags["trial_id"]
         epochs_before = len(client.get_metric_history(running[0].info.run_id, "val_accuracy"))
         proc.send_signal(signal.SIGKILL)  # the driver only
@@ -83,8 +100,9 @@ def test_resume_after_sigkill(tmp_path):
         after = client.get_metric_history(by_id[trial_id].info.run_id, "val_accuracy")
         assert [(m.step, m.value) for m in after] == [(m.step, m.value) for m in history]
         assert max(m.timestamp for m in after) < resumed_at
-    steps = [m.step for m in client.get_metric_history(by_id[interrupted].info.run_id,
-                                                         "val_accuracy")]  # fmt: skip
+    steps = [
+        m.step for m in client.get_metric_history(by_id[interrupted].info.run_id, "val_accuracy")
+    ]
     assert steps == list(range(1, EPOCHS + 1))  # continuous: resumed, not restarted
     assert by_id[interrupted].info.status == "FINISHED"
     # it continued from its latest checkpoint (one per epoch), not from scratch

@@ -173,36 +173,66 @@ def test_every_shipped_space_parses(space_config):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
-          "momentum": {"type": "float", "low": 0.5, "high": 0.9}},
-         "search_space.params.momentum: only has an effect when optimizer in"),
+        (
+            {
+                "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+                "momentum": {"type": "float", "low": 0.5, "high": 0.9},
+            },
+            "search_space.params.momentum: only has an effect when optimizer in",
+        ),
         ({"beta_1": 0.8}, None),  # default optimizer adam: fine
         ({"optimizer": "sgd", "beta_1": 0.8}, "search_space.params.beta_1: only has an effect"),
         ({"elu_alpha": 0.5}, "search_space.params.elu_alpha: only has an effect when activation"),
-        ({"lr_schedule": "power", "plateau_factor": 0.5},
-         "search_space.params.plateau_factor: only has an effect"),
+        (
+            {"lr_schedule": "power", "plateau_factor": 0.5},
+            "search_space.params.plateau_factor: only has an effect",
+        ),
         ({"restore_best_weights": False}, "search_space.params.restore_best_weights"),
         ({"patience": 2, "restore_best_weights": False}, None),
         ({"bn_momentum": 0.99}, "search_space.params.bn_momentum"),
         ({"input_bn": True, "bn_momentum": 0.99}, None),
-        ({"clipvalue": 1.0, "clipnorm": {"type": "float", "low": 0.5, "high": 2.0}},
-         "search_space.params.clipnorm: only one of clipvalue, clipnorm, global_clipnorm"),
+        (
+            {"clipvalue": 1.0, "clipnorm": {"type": "float", "low": 0.5, "high": 2.0}},
+            "search_space.params.clipnorm: only one of clipvalue, clipnorm, global_clipnorm",
+        ),
         ({"clipvalue": 0.0, "clipnorm": 1.0}, None),
-        ({"n_hidden": 3, "n_neurons": {"type": "int", "low": 8, "high": 64,
-          "per_layer": "n_hidden"}, "layer_shape": "pyramid"},
-         "search_space.params.n_neurons.per_layer: per-layer sizes need layer_shape=uniform"),
-        ({"activation": "selu", "initializer": "he_normal"},
-         "search_space.params.initializer: activation=selu needs initializer='lecun_normal'"),
-        ({"batch_norm": "none", "activation": {"type": "categorical", "choices": ["relu", "selu"]}},
-         "search_space.params.batch_norm: declare it after activation"),
-        ({"lr_schedule": "piecewise", "piecewise_boundaries": [2, 4, 6]},
-         "search_space.params: piecewise_factors: needs one more value"),
-        ({"lr_schedule": "piecewise", "piecewise_boundaries": [2, 4],
-          "piecewise_factors": [1, 0.5, 0.25]}, None),
-        ({"lr_schedule": "piecewise", "piecewise_factors": [1, -0.5]},
-         "search_space.params.piecewise_factors: [1.0, -0.5] is not allowed"),
+        (
+            {
+                "n_hidden": 3,
+                "n_neurons": {"type": "int", "low": 8, "high": 64, "per_layer": "n_hidden"},
+                "layer_shape": "pyramid",
+            },
+            "search_space.params.n_neurons.per_layer: per-layer sizes need layer_shape=uniform",
+        ),
+        (
+            {"activation": "selu", "initializer": "he_normal"},
+            "search_space.params.initializer: activation=selu needs initializer='lecun_normal'",
+        ),
+        (
+            {
+                "batch_norm": "none",
+                "activation": {"type": "categorical", "choices": ["relu", "selu"]},
+            },
+            "search_space.params.batch_norm: declare it after activation",
+        ),
+        (
+            {"lr_schedule": "piecewise", "piecewise_boundaries": [2, 4, 6]},
+            "search_space.params: piecewise_factors: needs one more value",
+        ),
+        (
+            {
+                "lr_schedule": "piecewise",
+                "piecewise_boundaries": [2, 4],
+                "piecewise_factors": [1, 0.5, 0.25],
+            },
+            None,
+        ),
+        (
+            {"lr_schedule": "piecewise", "piecewise_factors": [1, -0.5]},
+            "search_space.params.piecewise_factors: [1.0, -0.5] is not allowed",
+        ),
     ],
-)  # fmt: skip
+)
 def test_params_that_would_be_ignored_are_refused(params, message):
     if message is None:
         SearchSpace.from_config(_space(params))
@@ -213,12 +243,16 @@ def test_params_that_would_be_ignored_are_refused(params, message):
 
 
 def test_selu_trials_get_table_11_4_and_others_keep_their_values():
-    space = SearchSpace.from_config(_space({
-        "activation": {"type": "categorical", "choices": ["relu", "selu"]},
-        "initializer": "he_normal",
-        "batch_norm": {"type": "categorical", "choices": ["none", "after"]},
-        "dropout": 0.1,
-    }))  # fmt: skip
+    space = SearchSpace.from_config(
+        _space(
+            {
+                "activation": {"type": "categorical", "choices": ["relu", "selu"]},
+                "initializer": "he_normal",
+                "batch_norm": {"type": "categorical", "choices": ["none", "after"]},
+                "dropout": 0.1,
+            }
+        )
+    )
     configs = sample_many(space, 40)
     selu = [c for c in configs if c["activation"] == "selu"]
     relu = [c for c in configs if c["activation"] == "relu"]

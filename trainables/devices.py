@@ -47,8 +47,11 @@ def gpu_memory_mb() -> int | None:
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
         return int(out.split()[0])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None
@@ -88,7 +91,10 @@ def configure_devices(threads: int, gpus: float) -> dict[str, object]:
     except RuntimeError:
         pass  # already initialized (reused worker): keep the first trial's setting
     applied["gpu"] = (
-        "hidden" if not plan.use_gpu
-        else f"limit {plan.memory_limit_mb} MB" if plan.memory_limit_mb else "memory growth"
-    )  # fmt: skip
+        "hidden"
+        if not plan.use_gpu
+        else f"limit {plan.memory_limit_mb} MB"
+        if plan.memory_limit_mb
+        else "memory growth"
+    )
     return applied
