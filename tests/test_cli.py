@@ -59,6 +59,10 @@ def test_cfg_job_shows_overrides(sweep_bin, cli_env, tmp_path):
         (["search_space.params.n_neurons.low=300"], "search_space.params.n_neurons"),
         (["dataset=fashion_mnist", "dataset.path=/nonexistent/fm"], "dataset.path="),
         (["tracking.uri=http://127.0.0.1:9"], "tracking.uri="),
+        (["cluster=remote", "cluster.address=127.0.0.1:9"], "cluster.address="),
+        (["trial.gpus=-1"], "trial.gpus="),
+        (["checkpoint.frequency=0"], "checkpoint.frequency="),
+        (["resume=true", "name=never-ran"], "resume=true name=never-ran"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(sweep_bin, cli_env, tmp_path, overrides, key):
