@@ -148,3 +148,5 @@ def test_registered_savedmodel_predicts_class_probabilities(client, finished_swe
     assert probs.shape == (7, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert "models:/acc/1" in stdout and "test_accuracy" in stdout
+    served = mlflow.pyfunc.load_model(f"models:/acc/{versions[0].version}")
+    assert np.asarray(served.predict(x[:3])).shape == (3, 10)

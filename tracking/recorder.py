@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import enum
 import io
+import tempfile
 import time
 from collections.abc import Mapping
 from contextlib import redirect_stdout
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -54,7 +56,7 @@ class SweepRecorder:
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
         self._trial_runs: dict[str, str] = {}  # open child runs, by trial id
@@ -296,28 +298,40 @@ class SweepRecorder:
     ) -> tuple[str, str]:
         """Log ``model`` as a TensorFlow SavedModel to the parent run and register it.
 
-        Uses MLflow's Keras flavor with ``save_exported_model=True`` (a real SavedModel
-        with a ``serving_default`` signature). Requirements are given explicitly:
-        inferring them costs seconds. Returns (model URI, registered version).
+        Saved with MLflow's Keras flavor and ``save_exported_model=True`` (a real
+        SavedModel with a ``serving_default`` signature, loadable by pyfunc), uploaded to
+        the parent run's ``model/`` folder and registered as a new version; all through
+        this recorder's client, so no process-wide MLflow state is touched.
+        Requirements are given explicitly: inferring them costs seconds.
+        Returns (model URI, registered version).
         """
         assert self.parent_run_id is not None
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
+        from mlflow.exceptions import MlflowException
         from mlflow.models import infer_signature
 
         signature = infer_signature(input_example, output_example)
-        # Keras' exporter prints the SavedModel's endpoints to stdout: keep the CLI clean.
-        with mlflow.start_run(run_id=self.parent_run_id), redirect_stdout(io.StringIO()):
-            info = mlflow.keras.log_model(
-                model,
-                name="model",
-                signature=signature,
-                save_exported_model=True,
-                registered_model_name=registered_model,
-                pip_requirements=pip_requirements,
-            )
-        version = str(info.registered_model_version)
-        return f"models:/{registered_model}/{version}", version
+        with tempfile.TemporaryDirectory(prefix="dnn-sweep-model-") as tmp:
+            path = Path(tmp) / "model"
+            # Keras' exporter prints the SavedModel's endpoints to stdout: keep the CLI clean.
+            with redirect_stdout(io.StringIO()):
+                mlflow.keras.save_model(
+                    model,
+                    str(path),
+                    signature=signature,
+                    save_exported_model=True,
+                    pip_requirements=pip_requirements,
+                )
+            self.client.log_artifacts(self.parent_run_id, str(path), "model")
+        source = f"{self.client.get_run(self.parent_run_id).info.artifact_uri}/model"
+        try:
+            self.client.create_registered_model(registered_model)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(
+            registered_model, source, run_id=self.parent_run_id
+        ).version
+        return f"models:/{registered_model}/{version}", str(version)
 
 
 def latest_lr_suggestion(tracking_uri: str, experiment: str) -> float | None:
