@@ -20,7 +20,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 echo "setup: installing dnn-sweep and its dependencies into .venv"
-.venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install --quiet -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
+.venv/bin/python -m pip install --quiet -e ".[test,bench]" 2>&1 | { grep -v "^WARNING: Location" || true; }
 .venv/bin/python -c "import search.cli, trainables.model, tracking" # fails loudly if the install did
 echo "setup: done"

@@ -138,6 +138,7 @@ def _tuner(settings: Settings, trainable: Any, folder: str | None, data: Dataset
             ),
             scheduler=make_scheduler(settings.scheduler, settings.max_epochs),
             num_samples=settings.trials,
+            time_budget_s=settings.time_budget_s,
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(

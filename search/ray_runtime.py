@@ -18,6 +18,9 @@ def _env_defaults() -> None:
     # A reused worker waits this long for the previous trial's thread to exit; Ray's 2 s
     # default is too short on a loaded machine, and a failed reuse fails the next trial.
     os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
+    # Snapshot Tune's experiment state every 2 s (Ray's "auto" waits >= 10 s): a driver
+    # killed between snapshots makes a resumed sweep forget the trials started since.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 
 
 def check_address(address: str, timeout: float = 5.0) -> None:

@@ -39,6 +39,14 @@ def _non_negative(cfg: Mapping[str, Any], key: str, label: str) -> float:
     return float(value)
 
 
+def _budget(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"time_budget_s={value!r}: must be a number of seconds > 0, or null")
+    return float(value)
+
+
 def _count(cfg: Mapping[str, Any], key: str, label: str) -> int:
     value = cfg.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -109,6 +117,7 @@ class Settings:
     dashboard: bool
     resume: bool
     lr_suggestion: float | None
+    time_budget_s: float | None
     dataset: dict[str, Any]
     space: SearchSpace
     searcher: dict[str, Any]
@@ -183,6 +192,7 @@ class Settings:
             dashboard=bool(cluster.get("dashboard", False)),
             resume=bool(cfg.get("resume", False)),
             lr_suggestion=lr_suggestion,
+            time_budget_s=_budget(cfg.get("time_budget_s")),
             dataset=dict(cfg.get("dataset") or {}),
             space=SearchSpace.from_config(
                 cfg.get("search_space"),

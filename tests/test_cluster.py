@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import ROOT
 from tests.helpers import trial_runs
 
 pytestmark = pytest.mark.slow
@@ -20,28 +21,57 @@ pytestmark = pytest.mark.slow
 TRIALS, EPOCHS = 4, 40
 
 
+class TwoNodeCluster:
+    """Handle on tests/cluster_helper.py running in its own process."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.cluster_helper"],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        lines = dict(self.proc.stdout.readline().split(" ", 1) for _ in range(2))
+        self.address = lines["ADDRESS"].strip()
+        self.worker_id = lines["WORKER"].strip()
+
+    def remove_worker(self) -> None:
+        self.proc.stdin.write("remove\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "REMOVED"
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
 @pytest.fixture
-def two_node_cluster(monkeypatch):
+def two_node_cluster():
     # Multi-node on one host: loopback 127.0.0.2 (Ray rewrites 127.0.0.1), and every process
     # shares the auth token Ray creates on first use (see ../shared/GOTCHAS.md).
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(Path("~/.ray/auth_token").expanduser()))
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.2", "include_dashboard": False},
-    )
-    worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.2")
-    cluster.wait_for_nodes()
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "PYTHONPATH": str(ROOT),
+        "RAY_AUTH_TOKEN_PATH": str(Path("~/.ray/auth_token").expanduser()),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    cluster = TwoNodeCluster(env)
     try:
-        yield cluster, worker
+        yield cluster, env
     finally:
-        cluster.shutdown()
+        cluster.stop()
 
 
 def test_sweep_survives_losing_a_node(tmp_path, two_node_cluster):
-    cluster, worker = two_node_cluster
+    cluster, env = two_node_cluster
     sweep = str(Path(sys.executable).parent / "sweep")
     args = [
         sweep,
@@ -59,7 +89,6 @@ def test_sweep_survives_losing_a_node(tmp_path, two_node_cluster):
         "tracking.uri=sqlite:///n.db",
         "ray.storage_path=ray",
     ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = open(tmp_path / "sweep.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env)
     client = MlflowClient(f"sqlite:///{tmp_path / 'n.db'}")
@@ -74,12 +103,12 @@ def test_sweep_survives_losing_a_node(tmp_path, two_node_cluster):
             except Exception:  # noqa: BLE001 - the database may not exist yet
                 continue
             for run in runs:
-                on_worker = run.data.tags.get("nodes") == worker.node_id
+                on_worker = run.data.tags.get("nodes") == cluster.worker_id
                 epochs = len(client.get_metric_history(run.info.run_id, "val_accuracy"))
                 if run.info.status == "RUNNING" and on_worker and 3 <= epochs < EPOCHS - 5:
                     victim = run.data.tags["trial_id"]
         assert victim is not None, (tmp_path / "sweep.log").read_text()[-3000:]
-        cluster.remove_node(worker, allow_graceful=False)  # the node dies mid-trial
+        cluster.remove_worker()  # the node dies mid-trial, no grace
         proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
@@ -90,7 +119,7 @@ def test_sweep_survives_losing_a_node(tmp_path, two_node_cluster):
     (parent,), children = trial_runs(client, "nodes")
     assert len(children) == TRIALS and len({c.data.tags["trial_id"] for c in children}) == TRIALS
     nodes_used = set().union(*(c.data.tags["nodes"].split(",") for c in children))
-    assert worker.node_id in nodes_used and len(nodes_used) == 2  # both nodes ran trials
+    assert cluster.worker_id in nodes_used and len(nodes_used) == 2  # both nodes ran trials
     (moved,) = [c for c in children if c.data.tags["trial_id"] == victim]
     assert len(moved.data.tags["nodes"].split(",")) == 2  # retried on the surviving node
     assert moved.data.tags.get("retried") == "true"

@@ -20,10 +20,20 @@ def _gpu_visible() -> bool:
 
 @pytest.mark.skipif(not _gpu_visible(), reason="no GPU visible to TensorFlow")
 def test_four_trials_share_one_gpu(tmp_path):
-    proc = run_cli("sweep", tmp_path, "dataset=fashion_mnist", "dataset.max_per_class=2000",
-                   "search_space=keras_tuner", "trials=8", "max_epochs=4", "max_concurrent=4",
-                   "trial.gpus=0.25", "scheduler=fifo", "name=gpu",
-                   "tracking.uri=sqlite:///gpu.db")
+    proc = run_cli(
+        "sweep",
+        tmp_path,
+        "dataset=fashion_mnist",
+        "dataset.max_per_class=2000",
+        "search_space=keras_tuner",
+        "trials=8",
+        "max_epochs=4",
+        "max_concurrent=4",
+        "trial.gpus=0.25",
+        "scheduler=fifo",
+        "name=gpu",
+        "tracking.uri=sqlite:///gpu.db",
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'gpu.db'}")
     _, children = trial_runs(client, "gpu")

@@ -203,7 +203,9 @@ class SweepRecorder:
 
         A run whose trial Tune no longer knows (the driver died after the trial started
         but before Tune's state snapshot recorded it; the resumed sweep samples a new
-        trial instead) is deleted when it holds no epoch, or kept as ``lost`` otherwise.
+        trial instead) is deleted when it holds no epoch; otherwise it is kept, closed,
+        tagged ``trial_status=lost`` and ``lost_from_sweep=<parent run>``, and detached
+        from the parent so the sweep still shows one run per trial.
         """
         known = {t["trial_id"] for t in trials}
         for trial_id, run_id in list(self._all_runs.items()):
@@ -215,6 +217,8 @@ class SweepRecorder:
                 self.client.delete_run(run_id)
             else:
                 self.client.set_tag(run_id, "trial_status", "lost")
+                self.client.set_tag(run_id, "lost_from_sweep", str(self.parent_run_id))
+                self.client.delete_tag(run_id, MLFLOW_PARENT_RUN_ID)
                 self.client.set_terminated(run_id, status="KILLED")
         for t in trials:
             if t["trial_id"] in self._all_runs and t["trial_id"] not in self._trial_runs:

@@ -1,0 +1,279 @@
+"""`python -m bench`: dnn-sweep vs the peers, one after another, same data, space,
+epoch cap and wall-clock budget; JSON + Markdown table + PNG of the anytime curves.
+
+    python -m bench                      # 10-minute budget per system, seed 0
+    python -m bench --seeds 0,1,2        # medians over seeds
+    python -m bench --short              # smoke run: small data, 60 s budgets
+    python -m bench scaling              # driver overhead per trial, 16 -> 64 -> 256 trials
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import ours
+from bench.common import MemorySampler, best_so_far, cpu_count, evaluate_saved
+
+SYSTEMS = ["dnn_sweep", "kt_random", "kt_hyperband", "kt_bayesian", "optuna"]
+
+
+def _stop(proc: subprocess.Popen, grace: float) -> None:
+    """Let a process finish within ``grace`` seconds, then end its whole process group."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=15)
+                break
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                continue
+
+
+def run_system(
+    system: str, out: Path, budget: float, seed: int, max_epochs: int, short: bool
+) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    started, started_wall = time.monotonic(), time.time()
+    if system == "dnn_sweep":
+        proc = ours.run(out, budget, seed, max_epochs, short)
+        grace = budget + 180  # its own budget stops it; then it evaluates and logs the best
+    else:
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.peers",
+            system,
+            "--out",
+            str(out),
+            "--budget",
+            str(budget),
+            "--seed",
+            str(seed),
+            "--max-epochs",
+            str(max_epochs),
+            "--started",
+            str(started),
+        ] + (["--short"] if short else [])
+        log = open(out / "peer.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        grace = budget
+    sampler = MemorySampler(proc.pid)
+    _stop(proc, grace)
+    wall = time.monotonic() - started
+    peak = sampler.stop()
+    if system == "dnn_sweep":
+        result = ours.collect(out, seed, started_wall)
+        result["orchestration_efficiency"] = result["busy_seconds"] / (
+            cpu_count() * min(wall, budget)
+        )
+    else:
+        lines = (
+            (out / "epochs.jsonl").read_text().splitlines()
+            if (out / "epochs.jsonl").exists()
+            else []
+        )
+        rows = [json.loads(line) for line in lines]
+        result = {
+            "points": [(r["t"], r["val_accuracy"]) for r in rows],
+            "trials_started": len({r["trial"] for r in rows}),
+            "trials_finished": None,  # a killed peer does not say; trials_started bounds it
+            "epochs": len(rows),
+            "test_accuracy": evaluate_saved(out / "best.keras", short),
+        }
+    points = result["points"]
+    result.update(
+        {
+            "system": system,
+            "seed": seed,
+            "wall_seconds": wall,
+            "peak_rss_mb": peak / 2**20,
+            "best_val_accuracy": max((v for _, v in points), default=None),
+            "best_at_half": best_so_far(points, budget / 2),
+            "best_at_budget": best_so_far(points, budget),
+        }
+    )
+    return result
+
+
+def _median(values: list[Any]) -> Any:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def report(results: list[dict[str, Any]], budget: float, out: Path) -> str:
+    rows = [
+        "| system | best val @ budget/2 | best val @ budget | test acc (best) | trials "
+        "| epochs | peak RSS (MB) | orchestration eff. |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for system in dict.fromkeys(r["system"] for r in results):
+        rs = [r for r in results if r["system"] == system]
+
+        def med(key: str, fmt: str = "{:.4f}", rs: list = rs) -> str:
+            v = _median([r.get(key) for r in rs])
+            return "—" if v is None else fmt.format(v)
+
+        rows.append(
+            f"| {system} | {med('best_at_half')} | {med('best_at_budget')} "
+            f"| {med('test_accuracy')} | {med('trials_started', '{:.0f}')} "
+            f"| {med('epochs', '{:.0f}')} | {med('peak_rss_mb', '{:.0f}')} "
+            f"| {med('orchestration_efficiency', '{:.2f}')} |"
+        )
+    table = "\n".join(rows)
+    header = (
+        f"Budget {budget:.0f} s per system, medians over seeds "
+        f"{sorted({r['seed'] for r in results})}, {cpu_count()} CPUs.\n\n"
+    )
+    (out / "results.md").write_text(header + table + "\n")
+    _plot(results, budget, out / "anytime.png")
+    return header + table
+
+
+def _plot(results: list[dict[str, Any]], budget: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for i, system in enumerate(dict.fromkeys(r["system"] for r in results)):
+        for j, r in enumerate(x for x in results if x["system"] == system):
+            pts = sorted(r["points"])
+            xs, ys, best = [], [], None
+            for t, v in pts:
+                best = v if best is None else max(best, v)
+                xs.append(t / 60)
+                ys.append(best)
+            ax.step(
+                xs,
+                ys,
+                where="post",
+                color=f"C{i}",
+                alpha=0.9 if j == 0 else 0.4,
+                label=system if j == 0 else None,
+            )
+    ax.set_xlim(0, budget / 60)
+    ax.set_xlabel("wall time (minutes)")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.set_title("Anytime performance, same budget")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def scaling(out: Path, sizes: list[int]) -> list[dict[str, Any]]:
+    """Driver overhead per trial as the number of 1-epoch digits trials grows."""
+    rows = []
+    for n in sizes:
+        folder = out / f"scaling-{n}"
+        folder.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            str(Path(sys.executable).parent / "sweep"),
+            "dataset=digits",
+            "search_space=keras_tuner",
+            f"trials={n}",
+            "max_epochs=1",
+            "scheduler=fifo",
+            f"max_concurrent={cpu_count()}",
+            f"name=scaling-{n}",
+            f"tracking.uri=sqlite:///{folder / 'mlflow.db'}",
+            f"ray.storage_path={folder / 'ray'}",
+        ]
+        started = time.monotonic()
+        subprocess.run(cmd, cwd=folder, capture_output=True, check=True)
+        wall = time.monotonic() - started
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+        exp = client.get_experiment_by_name(f"scaling-{n}")
+        kids = [
+            r
+            for r in client.search_runs([exp.experiment_id], max_results=100000)
+            if "mlflow.parentRunId" in r.data.tags
+        ]
+        busy = sum(
+            m.value for k in kids for m in client.get_metric_history(k.info.run_id, "epoch_seconds")
+        )
+        overhead = (wall * cpu_count() - busy) / n
+        rows.append(
+            {
+                "trials": n,
+                "wall_seconds": wall,
+                "busy_seconds": busy,
+                "overhead_per_trial_s": overhead,
+            }
+        )
+        print(
+            f"{n} trials: wall {wall:.1f} s, busy {busy:.1f} s, "
+            f"overhead {overhead:.2f} slot-s per trial",
+            flush=True,
+        )
+    (out / "scaling.json").write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("mode", nargs="?", default="compare", choices=["compare", "scaling"])
+    parser.add_argument(
+        "--budget-min",
+        type=float,
+        default=None,
+        help="wall-clock budget per system (default 10; 1 with --short)",
+    )
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--max-epochs", type=int, default=10)
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--short", action="store_true", help="small data, 1-minute budgets")
+    parser.add_argument("--scaling-trials", default="16,64,256")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if args.mode == "scaling":
+        sizes = [int(n) for n in args.scaling_trials.split(",")]
+        scaling(out, [min(n, 16) for n in sizes] if args.short else sizes)
+        return
+    budget = args.budget_min * 60 if args.budget_min else (60.0 if args.short else 600.0)
+    max_epochs = 3 if args.short else args.max_epochs
+    results = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for system in args.systems.split(","):
+            print(f"== {system}, seed {seed}, budget {budget:.0f} s", flush=True)
+            r = run_system(system, out / f"{system}-{seed}", budget, seed, max_epochs, args.short)
+            print(
+                f"   best val {r['best_val_accuracy']}, test {r['test_accuracy']}, "
+                f"trials {r['trials_started']}, epochs {r['epochs']}, "
+                f"peak {r['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+            results.append(r)
+            (out / "results.json").write_text(json.dumps(results, indent=2))
+    print(report(results, budget, out))
+
+
+if __name__ == "__main__":
+    main()

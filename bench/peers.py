@@ -1,0 +1,122 @@
+"""The peers, each run in its own process: `python -m bench.peers SYSTEM --out DIR ...`.
+
+The parent (bench/__main__.py) stops the process when the wall-clock budget is spent;
+everything a peer achieved by then is in DIR/epochs.jsonl and DIR/best.keras.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.common import AnytimeLog, epoch_callback, keras_tuner_model, load
+
+
+def run_keras_tuner(kind: str, data, log: AnytimeLog, args) -> None:
+    import keras_tuner as kt
+
+    common = {
+        "objective": "val_accuracy",
+        "seed": args.seed,
+        "overwrite": True,
+        "directory": str(args.out / "kt"),
+        "project_name": kind,
+    }
+    if kind == "kt_random":
+        tuner = kt.RandomSearch(keras_tuner_model, max_trials=100000, **common)
+    elif kind == "kt_hyperband":
+        tuner = kt.Hyperband(
+            keras_tuner_model,
+            max_epochs=args.max_epochs,
+            factor=3,
+            hyperband_iterations=1000,
+            **common,
+        )
+    else:
+        tuner = kt.BayesianOptimization(keras_tuner_model, max_trials=100000, **common)
+    tuner.search(
+        data.x_train,
+        data.y_train,
+        epochs=args.max_epochs,
+        validation_data=(data.x_val, data.y_val),
+        callbacks=[epoch_callback(log)],
+        verbose=0,
+    )
+
+
+def run_optuna(data, log: AnytimeLog, args) -> None:
+    import keras
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    class Hp:
+        """Adapts an Optuna trial to the keras-tuner-style builder (same space)."""
+
+        def __init__(self, trial):
+            self.trial = trial
+
+        def Int(self, name, min_value, max_value, default=None):  # noqa: N802
+            return self.trial.suggest_int(name, min_value, max_value)
+
+        def Float(self, name, min_value, max_value, sampling=None):  # noqa: N802
+            return self.trial.suggest_float(name, min_value, max_value, log=sampling == "log")
+
+        def Choice(self, name, values):  # noqa: N802
+            return self.trial.suggest_categorical(name, values)
+
+    def objective(trial):
+        keras.backend.clear_session()
+        model = keras_tuner_model(Hp(trial))
+        best = 0.0
+        for epoch in range(args.max_epochs):
+            hist = model.fit(
+                data.x_train,
+                data.y_train,
+                epochs=1,
+                verbose=0,
+                validation_data=(data.x_val, data.y_val),
+            )
+            val = float(hist.history["val_accuracy"][-1])
+            log.record(f"t{trial.number}", epoch + 1, val, model)
+            best = max(best, val)
+            trial.report(val, epoch + 1)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return best
+
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=args.seed),
+        pruner=optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=args.max_epochs, reduction_factor=3
+        ),
+    )
+    study.optimize(objective, timeout=args.budget)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("system", choices=["kt_random", "kt_hyperband", "kt_bayesian", "optuna"])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--budget", type=float, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-epochs", type=int, default=10)
+    parser.add_argument("--short", action="store_true")
+    parser.add_argument("--started", type=float, required=True)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    data = load(args.short)
+    # `started` is the parent's monotonic clock at launch: start-up counts against the budget
+    log = AnytimeLog(args.out, started=args.started)
+    if args.system == "optuna":
+        run_optuna(data, log, args)
+    else:
+        run_keras_tuner(args.system, data, log, args)
+
+
+if __name__ == "__main__":
+    main()
