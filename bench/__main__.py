@@ -207,7 +207,7 @@ def scaling(out: Path, sizes: list[int]) -> list[dict[str, Any]]:
         exp = client.get_experiment_by_name(f"scaling-{n}")
         kids = [
             r
-            for r in client.search_runs([exp.experiment_id], max_results=100000)
+            for r in client.search_runs([exp.experiment_id], max_results=50000)
             if "mlflow.parentRunId" in r.data.tags
         ]
         busy = sum(

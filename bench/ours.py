@@ -38,7 +38,7 @@ def collect(out: Path, seed: int, launched_wall: float) -> dict[str, Any]:
 
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     exp = client.get_experiment_by_name(f"bench-{seed}")
-    runs = client.search_runs([exp.experiment_id], max_results=100000)
+    runs = client.search_runs([exp.experiment_id], max_results=50000)
     parent = next(r for r in runs if r.data.tags.get("sweep.role") == "parent")
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     points, busy, epochs = [], 0.0, 0
