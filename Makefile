@@ -4,7 +4,7 @@
 VENV := .venv
 STAMP := $(VENV)/.dnn-sweep-installed
 
-.PHONY: setup sweep test test-fast lint mlflow-ui
+.PHONY: setup sweep test test-fast lint mlflow-ui bench bench-short
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -26,3 +26,9 @@ lint: $(STAMP)
 
 mlflow-ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench $(ARGS)
+
+bench-short: $(STAMP)
+	$(VENV)/bin/python -m bench --short $(ARGS)
