@@ -295,9 +295,6 @@ class SearchSpace:
         constants = self.define_by_run(trial)
         return {**trial.params, **constants}
 
-    def names(self) -> list[str]:
-        return [p.name for p in self.params]
-
     def fixed(self) -> dict[str, Any]:
         """The params fixed for every trial (e.g. the model the lr finder probes)."""
         return _fixed(self.params)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
@@ -258,9 +258,6 @@ class SweepRecorder:
         if run_id is not None:
             self.set_tags(run_id, tags)
 
-    def trial_run_id(self, trial_id: str) -> str | None:
-        return self._trial_runs.get(trial_id)
-
     # -- low level --------------------------------------------------------------------
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(str(k), _param_value(v)) for k, v in params.items()]
@@ -356,8 +353,3 @@ def latest_lr_suggestion(tracking_uri: str, experiment: str) -> float | None:
     if not runs or "suggested_lr" not in runs[0].data.metrics:
         return None
     return float(runs[0].data.metrics["suggested_lr"])
-
-
-def run_status(status: str) -> int:
-    """MLflow's numeric status for a name (used by tests and reports)."""
-    return RunStatus.from_string(status)
