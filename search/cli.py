@@ -96,13 +96,35 @@ def _lr_find(cfg: DictConfig) -> None:
     _guarded(run)
 
 
+def check_group_choices(argv: list[str]) -> None:
+    """`group=option` overrides name a file of conf/<group>/: refuse an unknown one with
+    exit 2 and one line (Hydra's own message is several lines and exits 1)."""
+    conf = Path(conf_dir())
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+~")
+        if "." in key or "/" in key or not key or not (conf / key).is_dir():
+            continue
+        if not (conf / key / f"{value}.yaml").is_file():
+            allowed = ", ".join(sorted(p.stem for p in (conf / key).glob("*.yaml")))
+            print(
+                f"sweep: error: {key}={value}: unknown option; allowed are {allowed}",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+
+
 def main() -> None:
     """`sweep` console script."""
+    check_group_choices(sys.argv[1:])
     _sweep()
 
 
 def lr_find_main() -> None:
     """`sweep-lr-find` console script."""
+    check_group_choices(sys.argv[1:])
     _lr_find()
 
 

@@ -53,6 +53,8 @@ def test_cfg_job_shows_overrides(sweep_bin, cli_env, tmp_path):
     ("overrides", "key"),
     [
         (["trials=0"], "trials="),
+        (["dataset=mnist"], "dataset=mnist: unknown option; allowed are digits, fashion_mnist"),
+        (["searcher=grid"], "searcher=grid"),
         (["max_epochs=-1"], "max_epochs="),
         (["max_concurrent=0"], "max_concurrent="),
         (["search_space.params.activation=sigmoidal"], "search_space.params.activation"),
