@@ -108,8 +108,11 @@ def _outcome_counts(table: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _tuner(settings: Settings, trainable: Any, folder: str | None, data: Dataset) -> Any:
-    """A new Tuner, or the one a killed sweep left in ``folder`` (resume)."""
+def _tuner(
+    settings: Settings, trainable: Any, folder: str | None, data: Dataset, algorithms: Any
+) -> Any:
+    """A new Tuner with ``algorithms`` = (searcher, scheduler), or the one a killed sweep
+    left in ``folder`` (resume: Tune restores its own searcher and scheduler)."""
     from ray import tune
 
     wrapped = tune.with_resources(
@@ -133,10 +136,8 @@ def _tuner(settings: Settings, trainable: Any, folder: str | None, data: Dataset
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode=MODE,
-            search_alg=make_searcher(
-                settings.space, settings.searcher, settings.seed, settings.max_concurrent
-            ),
-            scheduler=make_scheduler(settings.scheduler, settings.max_epochs),
+            search_alg=algorithms[0],
+            scheduler=algorithms[1],
             num_samples=settings.trials,
             time_budget_s=settings.time_budget_s,
             reuse_actors=True,
@@ -165,13 +166,17 @@ def run_sweep(
         ConfigError / DataError / TrackingError: bad input, before any trial starts.
     """
     started = time.monotonic()
-    folder, state = (None, None)
+    folder, state, algorithms = None, None, None
     if settings.resume:
         folder, state = find_state(settings.storage_path, settings.name)
         settings = Settings.from_config(state["config"], lr_suggestion=state["lr_suggestion"])
-    else:  # build them once now: a bad searcher/scheduler option fails before Ray starts
-        make_searcher(settings.space, settings.searcher, settings.seed, settings.max_concurrent)
-        make_scheduler(settings.scheduler, settings.max_epochs)
+    else:  # built before Ray starts, so a bad searcher/scheduler option fails in seconds
+        algorithms = (
+            make_searcher(
+                settings.space, settings.searcher, settings.seed, settings.max_concurrent
+            ),
+            make_scheduler(settings.scheduler, settings.max_epochs),
+        )
     if settings.cluster_address is not None:
         check_address(settings.cluster_address)
     data = load_dataset(settings.dataset, settings.seed)
@@ -199,7 +204,7 @@ def run_sweep(
     start_ray(settings)
     status = "FAILED"
     try:
-        tuner = _tuner(settings, trainable, folder, data)
+        tuner = _tuner(settings, trainable, folder, data, algorithms)
         if state is None:
             write_state(
                 _tune_folder(tuner),
