@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ours
+from bench.breakdown import breakdown
 from bench.common import MemorySampler, best_so_far, cpu_count, evaluate_saved
 
 SYSTEMS = ["dnn_sweep", "kt_random", "kt_hyperband", "kt_bayesian", "optuna"]
@@ -201,30 +202,24 @@ def scaling(out: Path, sizes: list[int]) -> list[dict[str, Any]]:
         started = time.monotonic()
         subprocess.run(cmd, cwd=folder, capture_output=True, check=True)
         wall = time.monotonic() - started
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
-        exp = client.get_experiment_by_name(f"scaling-{n}")
-        kids = [
-            r
-            for r in client.search_runs([exp.experiment_id], max_results=50000)
-            if "mlflow.parentRunId" in r.data.tags
-        ]
-        busy = sum(
-            m.value for k in kids for m in client.get_metric_history(k.info.run_id, "epoch_seconds")
-        )
-        overhead = (wall * cpu_count() - busy) / n
-        rows.append(
-            {
-                "trials": n,
-                "wall_seconds": wall,
-                "busy_seconds": busy,
-                "overhead_per_trial_s": overhead,
-            }
-        )
+        b = breakdown(folder / "mlflow.db", f"scaling-{n}", cpu_count(), wall=wall)
+        slots, busy = cpu_count(), b["busy_seconds"]
+        row = {
+            "trials": n,
+            "wall_seconds": wall,
+            "busy_seconds": busy,
+            # everything that is not training, start-up and final evaluation included
+            "overhead_per_trial_s": (wall * slots - busy) / n,
+            # the same within the trials' window: what each more trial costs
+            "steady_overhead_per_trial_s": (b["trials_window_seconds"] * slots - busy) / n,
+            "startup_seconds": b["startup_seconds"],
+            "breakdown": b,
+        }
+        rows.append(row)
         print(
-            f"{n} trials: wall {wall:.1f} s, busy {busy:.1f} s, "
-            f"overhead {overhead:.2f} slot-s per trial",
+            f"{n} trials: wall {wall:.1f} s, busy {busy:.1f} s, overhead "
+            f"{row['overhead_per_trial_s']:.2f} slot-s per trial (steady state "
+            f"{row['steady_overhead_per_trial_s']:.2f}; start-up {b['startup_seconds']:.1f} s)",
             flush=True,
         )
     (out / "scaling.json").write_text(json.dumps(rows, indent=2))

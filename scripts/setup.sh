@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Set up a fresh machine: Debian's Fashion-MNIST package and a venv with this project.
+# Set up a fresh machine: Debian's Fashion-MNIST and Chromium (the MLflow UI browser
+# test) packages, and a venv with this project.
 # Idempotent; `make sweep` and `make test` run it when pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+missing=()
+[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing Debian package dataset-fashion-mnist"
+    echo "setup: installing Debian packages ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "setup: warning: Fashion-MNIST missing; run: sudo apt-get install dataset-fashion-mnist" >&2
+    echo "setup: warning: missing Debian packages; run: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
 

@@ -16,7 +16,19 @@ from ray.tune.experiment import Trial
 from tracking import SweepRecorder, TrialOutcome
 
 # Keys of a Tune result that are learning-curve metrics worth recording per epoch.
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "momentum", "epoch_seconds")
+EPOCH_METRICS = (
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "momentum",
+    "epoch_seconds",
+    # where a trial's time goes besides training (see search/trainable.py)
+    "setup_seconds",
+    "checkpoint_seconds",
+    "report_seconds",
+)
 # Set by the trainable on the report of its last epoch (max_epochs or patience reached).
 FINISHED_FLAG = "trial_finished"
 
@@ -92,7 +104,14 @@ class MLflowTrialCallback(Callback):
         self.recorder.log_epoch(trial.trial_id, metrics, step=step)
         tags = {
             k: str(result[k])
-            for k in ("tf_threads", "gpu_setup", "resumed_from_epoch")
+            for k in (
+                "tf_threads",
+                "gpu_setup",
+                "resumed_from_epoch",
+                "worker_pid",
+                "entered_at",
+                "tensorboard_dir",
+            )
             if k in result
         }
         if "node_id" in result:

@@ -36,6 +36,9 @@ def conf_dir() -> str:
 def _quiet_libraries() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # MLflow prints two "View run ... at URL" lines per run it closes (URL = the tracking
+    # URI, credentials included); the sweep prints its own summary with the UI link.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     for name in ("alembic", "mlflow", "ray", "ray.tune", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -61,12 +64,15 @@ def load_settings(cfg: DictConfig, need_suggestion: bool = True) -> Any:
     return Settings.from_config(raw, lr_suggestion=suggestion)
 
 
-def _guarded(run: Callable[[], None]) -> None:
+def _guarded(run: Callable[[], None], prog: str = "sweep") -> None:
+    from tracking.secrets import install_log_filter, mask
+
     _quiet_libraries()
+    install_log_filter()
     try:
         run()
     except USER_ERRORS as exc:
-        print(f"sweep: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {mask(exc)}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -74,8 +80,9 @@ def _guarded(run: Callable[[], None]) -> None:
 def _sweep(cfg: DictConfig) -> None:
     def run() -> None:
         from search.driver import format_summary, run_sweep
+        from tracking.secrets import mask
 
-        print(format_summary(run_sweep(load_settings(cfg))))
+        print(mask(format_summary(run_sweep(load_settings(cfg)))))
 
     _guarded(run)
 
@@ -114,6 +121,48 @@ def check_group_choices(argv: list[str]) -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
+
+
+def report_main(argv: list[str] | None = None) -> None:
+    """`sweep-report NAME`: the leaderboard of a finished (or running) sweep, from MLflow."""
+    import argparse
+
+    from search.settings import _absolute_sqlite
+
+    default_uri = str(OmegaConf.load(Path(conf_dir()) / "tracking" / "sqlite.yaml").uri)
+    parser = argparse.ArgumentParser(
+        prog="sweep-report",
+        description="Print the leaderboard of sweep NAME (its newest run) from MLflow.",
+    )
+    parser.add_argument("name", help="the sweep's name (its MLflow experiment)")
+    parser.add_argument("--top", type=int, default=10, help="rows to print (default 10)")
+    parser.add_argument(
+        "--tracking-uri", default=default_uri, help=f"MLflow tracking URI (default {default_uri})"
+    )
+    parser.add_argument("--csv", type=Path, help="also write every trial to this CSV file")
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        from search.report import format_leaderboard, write_leaderboard
+        from tracking.health import check_reachable
+        from tracking.runs import leaderboard, load_sweep
+
+        if args.top < 1:
+            raise ConfigError(f"--top={args.top}: must be >= 1")
+        uri = _absolute_sqlite(args.tracking_uri)
+        if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
+            raise TrackingError(
+                f"tracking.uri={args.tracking_uri}: no such SQLite file (run `sweep` there "
+                "first, or pass --tracking-uri)"
+            )
+        check_reachable(uri)
+        sweep = load_sweep(uri, args.name)
+        print(format_leaderboard(sweep, args.name, args.top))
+        if args.csv:
+            write_leaderboard(leaderboard(sweep.trials), args.csv)
+            print(f"all {len(sweep.trials)} trials written to {args.csv}")
+
+    _guarded(run, prog="sweep-report")
 
 
 def main() -> None:

@@ -109,11 +109,25 @@ def _outcome_counts(table: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _tuner(
-    settings: Settings, trainable: Any, folder: str | None, data: Dataset, algorithms: Any
+    settings: Settings,
+    trainable: Any,
+    folder: str | None,
+    data: Dataset,
+    algorithms: Any,
 ) -> Any:
     """A new Tuner with ``algorithms`` = (searcher, scheduler), or the one a killed sweep
-    left in ``folder`` (resume: Tune restores its own searcher and scheduler)."""
+    left in ``folder`` (resume: Tune restores its own searcher and scheduler).
+
+    ``time_budget_s`` counts from the command's (this process') start, as a user reads
+    "10 minutes": Ray's own clock starts at ``fit``, after imports, data loading and Ray
+    start-up.
+    """
+    import psutil
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    spent = time.time() - psutil.Process().create_time()
+    budget = None if settings.time_budget_s is None else max(1.0, settings.time_budget_s - spent)
 
     wrapped = tune.with_resources(
         tune.with_parameters(
@@ -123,6 +137,7 @@ def _tuner(
                 "max_epochs": settings.max_epochs,
                 "seed": settings.seed,
                 "checkpoint_frequency": settings.checkpoint_frequency,
+                "tensorboard": settings.tensorboard,
             },
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
@@ -139,13 +154,21 @@ def _tuner(
             search_alg=algorithms[0],
             scheduler=algorithms[1],
             num_samples=settings.trials,
-            time_budget_s=settings.time_budget_s,
+            time_budget_s=budget,
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=f"{settings.name}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=settings.storage_path,
-            callbacks=[MLflowTrialCallback(), ProgressCallback(settings.trials)],
+            callbacks=[
+                JsonLoggerCallback(),  # read back by Tune's ResultGrid (see ray_runtime)
+                MLflowTrialCallback(),
+                ProgressCallback(
+                    settings.trials,
+                    max_epochs=settings.max_epochs,
+                    budget_s=budget,
+                ),
+            ],
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=settings.checkpoint_keep,
                 checkpoint_score_attribute=METRIC,
@@ -165,7 +188,13 @@ def run_sweep(
     Raises:
         ConfigError / DataError / TrackingError: bad input, before any trial starts.
     """
+    from tracking.secrets import mask
+
     started = time.monotonic()
+
+    def say(line: str) -> None:  # every line the sweep prints, credentials masked
+        echo(mask(line))
+
     folder, state, algorithms = None, None, None
     if settings.resume:
         folder, state = find_state(settings.storage_path, settings.name)
@@ -184,7 +213,7 @@ def run_sweep(
     recorder = SweepRecorder(settings.tracking_uri, settings.name)
     if state is not None:
         recorder.attach(state["parent_run_id"])
-        echo(f"Resuming sweep '{settings.name}' from {folder}")
+        say(f"Resuming sweep '{settings.name}' from {folder}")
     else:
         recorder.start_sweep(
             params=_sweep_params(settings, data),
@@ -192,7 +221,7 @@ def run_sweep(
             config_yaml=yaml.safe_dump(settings.resolved, sort_keys=False),
         )
     bind(recorder)
-    echo(
+    say(
         f"Sweep '{settings.name}': {settings.trials} trials of search space "
         f"'{settings.space.name}' on {data.name} {data.sizes()}, {settings.searcher['name']} + "
         f"{settings.scheduler['name']}, {settings.max_concurrent} at a time; "
@@ -275,6 +304,7 @@ def _finish(
         pip_requirements=MODEL_REQUIREMENTS,
     )
     best_params = dict(sorted(best.config.items()))
+    _log_report(settings, recorder)
     recorder.finish_sweep(
         metrics={
             "best_val_accuracy": best_val,
@@ -300,6 +330,24 @@ def _finish(
         tracking_uri=settings.tracking_uri,
         seconds=time.monotonic() - started,
     )
+
+
+def _log_report(settings: Settings, recorder: SweepRecorder) -> None:
+    """Plots and the leaderboard CSV, built from what MLflow holds, logged to the parent
+    run under ``report/``. A figure that cannot be drawn is named in the report's
+    README.txt and in the ``report_notes`` tag; the sweep's results stand regardless."""
+    import tempfile
+
+    from search.report import build_report
+    from tracking.runs import load_sweep
+
+    assert recorder.parent_run_id is not None
+    sweep = load_sweep(settings.tracking_uri, settings.name, recorder.parent_run_id)
+    with tempfile.TemporaryDirectory(prefix="dnn-sweep-report-") as tmp:
+        notes = build_report(sweep, Path(tmp))
+        recorder.log_artifacts(recorder.parent_run_id, tmp, "report")
+    if notes:
+        recorder.set_tags(recorder.parent_run_id, {"report_notes": "; ".join(notes)[:4000]})
 
 
 def format_summary(s: SweepSummary) -> str:

@@ -1,11 +1,18 @@
-"""A compact progress view: trial states, best so far, elapsed time; one line at a time
-so it reads the same in a terminal, a CI log or a file."""
+"""What the user sees while a sweep runs.
+
+In a terminal: a live panel (Rich) redrawn as results arrive — trials running /
+completed / stopped early / failed, each running trial's epoch and val_accuracy, the best
+trial so far with its params, elapsed time and an estimate of what is left.
+Anywhere else (CI, a log file, a pipe): one plain line every ``interval`` seconds and
+whenever a trial ends, so logs stay readable and grep-able.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ray.tune import Callback
@@ -25,8 +32,103 @@ def format_params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
 
 
+def _clock_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+@dataclass
+class SweepProgress:
+    """The counts and estimates both views show; fed by the callback, no I/O."""
+
+    total: int
+    max_epochs: int
+    budget_s: float | None = None
+    started: float = 0.0
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"completed": 0, "stopped": 0, "failed": 0}
+    )
+    running: dict[str, tuple[int, float | None, dict[str, Any]]] = field(default_factory=dict)
+    best: tuple[float, str, dict[str, Any]] | None = None
+    epochs_done: int = 0
+
+    @property
+    def ended(self) -> int:
+        return sum(self.counts.values())
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left: trials left x seconds per ended trial so far, capped by the time
+        budget; None before any trial has ended (no rate to go on)."""
+        elapsed = now - self.started
+        estimates = []
+        if self.budget_s is not None:
+            estimates.append(max(0.0, self.budget_s - elapsed))
+        if self.ended:
+            estimates.append(elapsed / self.ended * max(0, self.total - self.ended))
+        return min(estimates) if estimates else None
+
+    def line(self, now: float) -> str:
+        eta = self.eta(now)
+        left = f", ~{_clock_text(eta)} left" if eta is not None else ""
+        text = (
+            f"[{_clock_text(now - self.started)}{left}] trials {self.ended}/{self.total} ended "
+            f"({self.counts['completed']} completed, {self.counts['stopped']} stopped early, "
+            f"{self.counts['failed']} failed), {len(self.running)} running"
+        )
+        if self.best is not None:
+            value, label, params = self.best
+            text += f" | best {METRIC} {value:.4f} {label}: {format_params(params)}"
+        return text
+
+    def panel(self, now: float) -> Any:
+        """The live view: a Rich renderable."""
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        eta = self.eta(now)
+        head = Text.assemble(
+            ("elapsed ", "dim"),
+            (_clock_text(now - self.started), "bold"),
+            ("   left ", "dim"),
+            (_clock_text(eta) if eta is not None else "?", "bold"),
+            ("   trials ", "dim"),
+            (f"{self.ended}/{self.total} ended  ", "bold"),
+            (f"{len(self.running)} running  ", "cyan"),
+            (f"{self.counts['completed']} completed  ", "green"),
+            (f"{self.counts['stopped']} stopped early  ", "yellow"),
+            (f"{self.counts['failed']} failed", "red"),
+        )
+        table = Table(box=None, pad_edge=False, header_style="dim")
+        for column in ("trial", "epoch", METRIC, "params"):
+            table.add_column(column, overflow="fold")
+        for label, (epoch, value, params) in sorted(self.running.items()):
+            table.add_row(
+                label,
+                f"{epoch}/{self.max_epochs}",
+                "-" if value is None else f"{value:.4f}",
+                format_params(params),
+            )
+        parts: list[Any] = [head]
+        if self.running:
+            parts.append(table)
+        if self.best is not None:
+            value, label, params = self.best
+            parts.append(
+                Text.assemble(
+                    ("best ", "dim"),
+                    (f"{METRIC} {value:.4f} ", "bold green"),
+                    (f"{label}: ", ""),
+                    (format_params(params), "dim"),
+                )
+            )
+        return Group(*parts)
+
+
 class ProgressCallback(Callback):
-    """Prints a status line every ``interval`` seconds and when a trial ends."""
+    """Feeds a SweepProgress from Tune's events and shows it: a live Rich panel when
+    ``stream`` is a terminal, plain lines otherwise."""
 
     def __init__(
         self,
@@ -34,62 +136,89 @@ class ProgressCallback(Callback):
         interval: float = 15.0,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_epochs: int = 0,
+        budget_s: float | None = None,
+        live: bool | None = None,
     ) -> None:
-        self.total = total
-        self.interval = interval
         self.stream = stream or sys.stdout
         self.clock = clock
-        self.started = clock()
-        self.last_print = 0.0
-        self.best: tuple[float, str, dict[str, Any]] | None = None
-        self.counts = {"completed": 0, "stopped": 0, "failed": 0}
-        self.started_trials: set[str] = set()
+        self.interval = interval
+        self.state = SweepProgress(total, max_epochs, budget_s, started=clock())
+        self.live_view = self.stream.isatty() if live is None else live
+        self.last_print = -float("inf")
+        self._live: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        """Tune pickles callbacks with the experiment; the stream and clock stay behind."""
+        """Tune pickles callbacks with the experiment; the stream, clock and live view
+        stay behind."""
         state = dict(self.__dict__)
-        state.pop("stream", None)
-        state.pop("clock", None)
+        for key in ("stream", "clock", "_live"):
+            state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.stream = sys.stdout
         self.clock = time.monotonic
-        self.started = self.clock()
+        self._live = None
+        self.state.started = self.clock()
 
+    # -- Tune events ------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial: Trial, **info):
-        self.started_trials.add(trial.trial_id)
+        self.state.running[trial_label(trial)] = (0, None, dict(trial.config))
+        self._show(force=self.live_view)
 
     def on_trial_result(self, iteration, trials, trial: Trial, result: dict, **info):
+        label = trial_label(trial)
         value = result.get(METRIC)
-        if value is not None and (self.best is None or value > self.best[0]):
-            self.best = (float(value), trial_label(trial), dict(trial.config))
+        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        self.state.running[label] = (epoch, value, dict(trial.config))
+        self.state.epochs_done += 1
+        if value is not None and (self.state.best is None or value > self.state.best[0]):
+            self.state.best = (float(value), label, dict(trial.config))
+        self._show(force=self.live_view)
 
     def on_trial_complete(self, iteration, trials, trial: Trial, **info):
         finished = (trial.last_result or {}).get(FINISHED_FLAG)
-        self.counts["completed" if finished else "stopped"] += 1
-        self._print(trials)
+        self.state.counts["completed" if finished else "stopped"] += 1
+        self.state.running.pop(trial_label(trial), None)
+        self._show(force=True)
 
     def on_trial_error(self, iteration, trials, trial: Trial, **info):
-        self.counts["failed"] += 1
-        self._print(trials)
+        self.state.counts["failed"] += 1
+        self.state.running.pop(trial_label(trial), None)
+        self._show(force=True)
 
     def on_step_end(self, iteration, trials, **info):
-        if self.clock() - self.last_print >= self.interval:
-            self._print(trials)
+        self._show(force=False)
 
-    def _print(self, trials: list[Trial]) -> None:
-        self.last_print = self.clock()
-        elapsed = int(self.last_print - self.started)
-        ended = sum(self.counts.values())
-        running = len(self.started_trials) - ended
-        line = (
-            f"[{elapsed // 60:d}:{elapsed % 60:02d}] trials {ended}/{self.total} ended "
-            f"({self.counts['completed']} completed, {self.counts['stopped']} stopped early, "
-            f"{self.counts['failed']} failed), {running} running"
-        )
-        if self.best is not None:
-            value, label, params = self.best
-            line += f" | best {METRIC} {value:.4f} {label}: {format_params(params)}"
-        print(line, file=self.stream, flush=True)
+    def on_experiment_end(self, trials, **info):
+        self.close()
+
+    # -- output -----------------------------------------------------------------------
+    def _show(self, force: bool) -> None:
+        now = self.clock()
+        if self.live_view:
+            if force or now - self.last_print >= 1.0:  # the clock ticks once a second
+                self.last_print = now
+                self._live_update(now)
+            return
+        if force or now - self.last_print >= self.interval:
+            self.last_print = now
+            print(self.state.line(now), file=self.stream, flush=True)
+
+    def _live_update(self, now: float) -> None:
+        if self._live is None:
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(file=self.stream, force_terminal=True)
+            self._live = Live(console=console, auto_refresh=False, transient=False)
+            self._live.start()
+        self._live.update(self.state.panel(now), refresh=True)
+
+    def close(self) -> None:
+        """End the live view (leaves its last frame on screen)."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,34 @@ def _absolute_sqlite(uri: str) -> str:
     return uri
 
 
+def _tensorboard(tb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """Per-trial TensorBoard options, or None when off."""
+    enabled = tb.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"tensorboard.enabled={enabled!r}: must be true or false")
+    if not enabled:
+        return None
+    log_dir = tb.get("log_dir")
+    if not isinstance(log_dir, str) or not log_dir:
+        raise ConfigError(f"tensorboard.log_dir={log_dir!r}: must be a folder path")
+    histogram_freq = _count(tb, "histogram_freq", "tensorboard.histogram_freq")
+    profile = tb.get("profile_batch", 0)
+    ok = (isinstance(profile, int) and not isinstance(profile, bool) and profile >= 0) or (
+        isinstance(profile, str) and re.fullmatch(r"\d+,\d+", profile.replace(" ", ""))
+    )
+    if not ok:
+        raise ConfigError(
+            f"tensorboard.profile_batch={profile!r}: must be 0 (off), a batch number, "
+            'or "START,END"'
+        )
+    folder = log_dir if "://" in log_dir else str(Path(log_dir).expanduser().resolve())
+    return {
+        "log_dir": f"{folder}/{name}",
+        "histogram_freq": histogram_freq,
+        "profile_batch": profile,
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a sweep needs, checked. ``resolved`` keeps the full config for MLflow."""
@@ -126,6 +155,7 @@ class Settings:
     registered_model: str
     storage_path: str
     resolved: dict[str, Any]
+    tensorboard: dict[str, Any] | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], lr_suggestion: float | None = None) -> Settings:
@@ -204,4 +234,5 @@ class Settings:
             registered_model=str(tracking.get("registered_model") or name),
             storage_path=storage,
             resolved=dict(cfg),
+            tensorboard=_tensorboard(cfg.get("tensorboard") or {}, name),
         )

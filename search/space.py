@@ -198,6 +198,8 @@ def _parse_distribution(
         return IntDistribution(key, **args)
     if kind == "float":
         return FloatDistribution(key, **args)
+    if not isinstance(args["choices"], list | tuple):
+        raise ConfigError(f"{key}.choices={args['choices']!r}: must be a list of values")
     return CategoricalDistribution(key, choices=tuple(args["choices"]))
 
 

@@ -37,3 +37,33 @@ def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
+
+
+ACCEPTANCE_TRIALS, ACCEPTANCE_EPOCHS = 6, 3
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(tmp_path_factory):
+    """Issue 2's acceptance command (digits, the seed's Keras Tuner space, 6 trials x 3
+    epochs), with per-trial TensorBoard logs on; run once, read by several test files."""
+    import subprocess
+
+    work = tmp_path_factory.mktemp("sweep")
+    sweep = str(Path(sys.executable).parent / "sweep")
+    cmd = [
+        sweep,
+        "dataset=digits",
+        "search_space=keras_tuner",
+        f"trials={ACCEPTANCE_TRIALS}",
+        f"max_epochs={ACCEPTANCE_EPOCHS}",
+        "max_concurrent=2",
+        "seed=0",
+        "name=acc",
+        "tracking.uri=sqlite:///acc.db",
+        "ray.storage_path=ray_results",
+        "tensorboard.enabled=true",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return work, proc.stdout

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def run_cli(command: str, cwd: Path, *args: str, timeout: int = 900):
-    """Run an installed console script (``sweep``, ``sweep-lr-find``) in ``cwd``."""
+def run_cli(
+    command: str, cwd: Path, *args: str, timeout: int = 900, env: dict[str, str] | None = None
+):
+    """Run an installed console script (``sweep``, ``sweep-lr-find``, ``sweep-report``)
+    in ``cwd``, with ``env`` added to this process' environment."""
     exe = str(Path(sys.executable).parent / command)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run(
         [exe, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
@@ -24,3 +33,56 @@ def trial_runs(client, experiment: str):
     parents = [r for r in runs if r.data.tags.get("sweep.role") == "parent"]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     return parents, children
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path, backend_uri: str, artifacts: Path | None = None) -> Iterator[str]:
+    """A real `mlflow server` on loopback over ``backend_uri``; yields its URL and stops
+    it (its whole process group) on exit."""
+    port = free_port()
+    args = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    if artifacts is not None:
+        args += ["--artifacts-destination", str(artifacts)]
+    log = folder / f"mlflow-server-{port}.log"
+    proc = subprocess.Popen(
+        args,
+        cwd=folder,
+        stdout=open(log, "w"),  # noqa: SIM115 - owned by the process
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "mlflow server did not come up"
+            time.sleep(0.5)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

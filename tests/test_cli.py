@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +60,20 @@ def test_cfg_job_shows_overrides(sweep_bin, cli_env, tmp_path):
         (["max_concurrent=0"], "max_concurrent="),
         (["search_space.params.activation=sigmoidal"], "search_space.params.activation"),
         (["search_space.params.n_neurons.low=300"], "search_space.params.n_neurons"),
+        (["search_space.params.initializer=glorot_sideways"], "search_space.params.initializer"),
+        (["search_space.params.optimizer.choices=[sgd,adamx]"], "search_space.params.optimizer"),
+        (["++search_space.params.lr_schedule=warp"], "search_space.params.lr_schedule"),
+        (["search_space.params.learning_rate.low=0"], "search_space.params.learning_rate"),
+        (["search_space.params.n_hidden.low=0.5"], "search_space.params.n_hidden.low"),
+        (["search_space.params.optimizer.choices=[]"], "search_space.params.optimizer.choices"),
+        (
+            [
+                "++search_space.params.momentum="
+                "{type: float, low: 0.1, high: 0.9, when: {solver: sgd}}"
+            ],
+            "search_space.params.momentum.when.solver",
+        ),
+        (["trials=-3"], "trials="),
         (["dataset=fashion_mnist", "dataset.path=/nonexistent/fm"], "dataset.path="),
         (["tracking.uri=http://127.0.0.1:9"], "tracking.uri="),
         (["cluster=remote", "cluster.address=127.0.0.1:9"], "cluster.address="),
@@ -76,3 +91,25 @@ def test_bad_input_exits_2_with_one_line(sweep_bin, cli_env, tmp_path, overrides
     assert lines[0].startswith("sweep: error: ") and key in lines[0]
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "ray_results").exists()  # refused before Ray started
+
+
+def test_malformed_dataset_file_exits_2_naming_the_file(sweep_bin, cli_env, tmp_path):
+    """An IDX file that is not one (here: truncated) is refused before Ray starts."""
+    import gzip
+    import shutil
+
+    data = tmp_path / "fm"
+    data.mkdir()
+    source = Path("/usr/share/datasets/fashion-mnist")
+    for f in source.glob("*-ubyte.gz"):
+        shutil.copy(f, data / f.name)
+    broken = data / "train-images-idx3-ubyte.gz"
+    raw = gzip.decompress(broken.read_bytes())
+    broken.write_bytes(gzip.compress(raw[: len(raw) // 2]))
+    proc = run(sweep_bin, cli_env, tmp_path, "dataset=fashion_mnist", f"dataset.path={data}")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sweep: error: ")
+    assert str(broken) in lines[0] and "IDX" in lines[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "ray_results").exists()

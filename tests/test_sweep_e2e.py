@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import ACCEPTANCE_EPOCHS as EPOCHS
+from tests.conftest import ACCEPTANCE_TRIALS as TRIALS
+
 pytestmark = pytest.mark.slow
-
-TRIALS, EPOCHS = 6, 3
-
-
-@pytest.fixture(scope="module")
-def finished_sweep(tmp_path_factory):
-    """Run the issue's acceptance command once; every test below reads its records."""
-    import os
-    import sys
-
-    work = tmp_path_factory.mktemp("sweep")
-    sweep = str(Path(sys.executable).parent / "sweep")
-    cmd = [
-        sweep,
-        "dataset=digits",
-        "search_space=keras_tuner",
-        f"trials={TRIALS}",
-        f"max_epochs={EPOCHS}",
-        "max_concurrent=2",
-        "seed=0",
-        "name=acc",
-        "tracking.uri=sqlite:///acc.db",
-        "ray.storage_path=ray_results",
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return work, proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +124,79 @@ def test_registered_savedmodel_predicts_class_probabilities(client, finished_swe
     assert "models:/acc/1" in stdout and "test_accuracy" in stdout
     served = mlflow.pyfunc.load_model(f"models:/acc/{versions[0].version}")
     assert np.asarray(served.predict(x[:3])).shape == (3, 10)
+
+
+def test_parent_holds_the_report(client, runs, tmp_path):
+    """Plots and the leaderboard CSV (issue 6) are artifacts of the parent run."""
+    import csv
+
+    parent, children = runs
+    files = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    expected = {
+        "leaderboard.csv",
+        "learning_curves.png",
+        "optimization_history.png",
+        "param_importances.png",
+        "param_importances.html",
+        "parallel_coordinates.png",
+        "parallel_coordinates.html",
+    }
+    assert expected <= {Path(f).name for f in files}, files
+    local = Path(client.download_artifacts(parent.info.run_id, "report", str(tmp_path)))
+    for png in local.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert "plotly" in (local / "parallel_coordinates.html").read_text().lower()
+    rows = list(csv.DictReader((local / "leaderboard.csv").open()))
+    assert len(rows) == TRIALS
+    assert {r["run_id"] for r in rows} == {c.info.run_id for c in children}
+    best = [float(r["best_val_accuracy"]) for r in rows]
+    assert best == sorted(best, reverse=True)
+    assert best[0] == pytest.approx(parent.data.metrics["best_val_accuracy"])
+    assert {"param.n_hidden", "param.learning_rate", "status", "epochs"} <= set(rows[0])
+
+
+def test_sweep_report_prints_the_leaderboard(finished_sweep, runs, tmp_path):
+    from tests.helpers import run_cli
+
+    work, _ = finished_sweep
+    parent, children = runs
+    proc = run_cli(
+        "sweep-report",
+        work,
+        "acc",
+        "--tracking-uri",
+        "sqlite:///acc.db",
+        "--top",
+        "3",
+        "--csv",
+        str(tmp_path / "all.csv"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Sweep 'acc'") and f"{TRIALS} trials" in lines[0]
+    assert "fixed: " in proc.stdout and "activation=relu" in proc.stdout
+    header = next(i for i, ln in enumerate(lines) if ln.startswith("rank"))
+    assert {"n_hidden", "learning_rate", "optimizer"} <= set(lines[header].split())
+    table = lines[header + 1 : header + 4]
+    assert [ln.split()[0] for ln in table] == ["1", "2", "3"]
+    best = parent.data.metrics["best_val_accuracy"]
+    assert f"{best:.4f}" in table[0]
+    assert f"{TRIALS - 3} more" in proc.stdout
+    assert len((tmp_path / "all.csv").read_text().splitlines()) == TRIALS + 1
+
+    missing = run_cli("sweep-report", work, "no-such-sweep", "--tracking-uri", "sqlite:///acc.db")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("sweep-report: error: name=no-such-sweep")
+    assert "acc" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_tensorboard_logs_per_trial(finished_sweep, runs):
+    """tensorboard.enabled=true: one TensorBoard folder per trial, named on its run."""
+    work, _ = finished_sweep
+    _, children = runs
+    root = work / "tensorboard" / "acc"
+    for c in children:
+        folder = Path(c.data.tags["tensorboard_dir"])
+        assert folder.parent == root and folder.name == f"trial-{c.data.tags['trial_id']}"
+        assert list((folder / "train").glob("events.out.tfevents.*"))
+        assert list((folder / "validation").glob("events.out.tfevents.*"))

@@ -3,75 +3,33 @@ gets the same records as the embedded SQLite default."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import run_cli, trial_runs
+from tests.helpers import mlflow_server, run_cli, trial_runs
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def mlflow_server(tmp_path):
-    port = _free_port()
-    mlflow = str(Path(sys.executable).parent / "mlflow")
-    proc = subprocess.Popen(
-        [
-            mlflow,
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=tmp_path,
-        stdout=open(tmp_path / "server.log", "w"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "mlflow server did not come up"
-            time.sleep(0.5)
+def mlflow_server_url(tmp_path):
+    with mlflow_server(
+        tmp_path, f"sqlite:///{tmp_path / 'server.db'}", artifacts=tmp_path / "artifacts"
+    ) as url:
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
-def test_sweep_against_a_tracking_server(tmp_path, mlflow_server):
+URI_PASSWORD = "uri-pa55word-xyz"
+ENV_TOKEN = "env-t0ken-abc123"
+
+
+def test_sweep_against_a_tracking_server(tmp_path, mlflow_server_url):
+    """The sweep records to the server; credentials given in the tracking URI and in the
+    environment reach neither MLflow (params, tags, config artifact) nor the output."""
+    mlflow_server = mlflow_server_url
+    with_credentials = mlflow_server.replace("http://", f"http://alice:{URI_PASSWORD}@")
     proc = run_cli(
         "sweep",
         tmp_path,
@@ -82,9 +40,12 @@ def test_sweep_against_a_tracking_server(tmp_path, mlflow_server):
         "max_concurrent=2",
         "seed=0",
         "name=srv",
-        f"tracking.uri={mlflow_server}",
+        f"tracking.uri={with_credentials}",
+        env={"MY_SERVICE_TOKEN": ENV_TOKEN},
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert URI_PASSWORD not in output and "alice:***@" in output
     client = MlflowClient(mlflow_server)
     (parent,), children = trial_runs(client, "srv")
     assert len(children) == 3
@@ -103,3 +64,11 @@ def test_sweep_against_a_tracking_server(tmp_path, mlflow_server):
     )
     assert list(local.rglob("saved_model.pb"))
     assert list((tmp_path / "artifacts").rglob("saved_model.pb"))  # stored by the server
+    for run in [parent, *children]:
+        recorded = " ".join(
+            [*run.data.params.values(), *run.data.tags.values(), *run.data.params, *run.data.tags]
+        )
+        assert URI_PASSWORD not in recorded and ENV_TOKEN not in recorded
+    config = Path(client.download_artifacts(parent.info.run_id, "config.yaml", str(tmp_path)))
+    text = config.read_text()
+    assert "alice:***@" in text and URI_PASSWORD not in text

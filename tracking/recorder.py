@@ -21,6 +21,8 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from tracking.secrets import mask, mask_mapping
+
 # Tag telling the MLflow 3 UI that this is classic model training, not GenAI.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 MAX_PARAM_LEN = 6000
@@ -47,7 +49,15 @@ class TrialOutcome(enum.Enum):
 
 
 def _param_value(value: Any) -> str:
-    return str(value)[:MAX_PARAM_LEN]
+    return mask(value)[:MAX_PARAM_LEN]
+
+
+def _masked_tree(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {k: _masked_tree(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_masked_tree(v) for v in data]
+    return mask(data) if isinstance(data, str) else data
 
 
 class SweepRecorder:
@@ -108,14 +118,14 @@ class SweepRecorder:
         self.parent_run_id = self.start_run(
             f"sweep-{time.strftime('%Y%m%d-%H%M%S')}", {**tags, "sweep.role": "parent"}, params
         )
-        self.client.log_text(self.parent_run_id, config_yaml, "config.yaml")
+        self.client.log_text(self.parent_run_id, mask(config_yaml), "config.yaml")
         return self.parent_run_id
 
     def start_run(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
         """Open a top-level run in the experiment (created on first use)."""
         self._ensure_experiment()
         assert self.experiment_id is not None
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=mask_mapping(tags))
         self.log_params(run.info.run_id, params)
         return run.info.run_id
 
@@ -164,19 +174,21 @@ class SweepRecorder:
         if trial_id in self._all_runs:  # a trial that continues (resume): same run, reopened
             run_id = self._all_runs[trial_id]
             self.client.update_run(run_id, status="RUNNING")
-            self.client.set_tag(run_id, "trial_status", "running")
+            self._set_tag(run_id, "trial_status", "running")
             self._trial_runs[trial_id] = run_id
             return run_id
         run = self.client.create_run(
             self.experiment_id,
             run_name=name,
-            tags={
-                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                MLFLOW_RUN_NAME: name,
-                "sweep.role": "trial",
-                "trial_id": trial_id,
-                "trial_status": "running",
-            },
+            tags=mask_mapping(
+                {
+                    MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                    MLFLOW_RUN_NAME: name,
+                    "sweep.role": "trial",
+                    "trial_id": trial_id,
+                    "trial_status": "running",
+                }
+            ),
         )
         self._trial_runs[trial_id] = self._all_runs[trial_id] = run.info.run_id
         self.log_params(run.info.run_id, params)
@@ -216,8 +228,8 @@ class SweepRecorder:
             if self._last_step.get(trial_id, 0) == 0:
                 self.client.delete_run(run_id)
             else:
-                self.client.set_tag(run_id, "trial_status", "lost")
-                self.client.set_tag(run_id, "lost_from_sweep", str(self.parent_run_id))
+                self._set_tag(run_id, "trial_status", "lost")
+                self._set_tag(run_id, "lost_from_sweep", str(self.parent_run_id))
                 self.client.delete_tag(run_id, MLFLOW_PARENT_RUN_ID)
                 self.client.set_terminated(run_id, status="KILLED")
         for t in trials:
@@ -238,18 +250,18 @@ class SweepRecorder:
         run_id = self._trial_runs.pop(trial_id, None)
         if run_id is None:
             return
-        self.client.set_tag(run_id, "trial_status", outcome.tag)
+        self._set_tag(run_id, "trial_status", outcome.tag)
         for k, v in (tags or {}).items():
-            self.client.set_tag(run_id, k, v)
+            self._set_tag(run_id, k, v)
         if error:
-            self.client.set_tag(run_id, "error", error[:5000])
-            self.client.log_text(run_id, error, "error.txt")
+            self._set_tag(run_id, "error", error[:5000])
+            self.client.log_text(run_id, mask(error), "error.txt")
         self.client.set_terminated(run_id, status=outcome.run_status)
 
     def close_open_trials(self, why: str) -> None:
         """Mark trials still open (the sweep was interrupted) as KILLED, never RUNNING."""
         for trial_id, run_id in list(self._trial_runs.items()):
-            self.client.set_tag(run_id, "trial_status", why)
+            self._set_tag(run_id, "trial_status", why)
             self.client.set_terminated(run_id, status="KILLED")
             self._trial_runs.pop(trial_id)
 
@@ -279,15 +291,24 @@ class SweepRecorder:
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         self.client.log_figure(run_id, figure, artifact_file)
 
+    def log_artifacts(self, run_id: str, folder: str, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, folder, artifact_path)
+
     def log_dict(self, run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
-        self.client.log_dict(run_id, dict(data), artifact_file)
+        self.client.log_dict(run_id, _masked_tree(data), artifact_file)
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        for k, v in tags.items():
+        for k, v in mask_mapping(tags).items():
             self.client.set_tag(run_id, k, v)
+
+    def _set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.set_tags(run_id, {key: value})
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, mask(text), artifact_file)
 
     def log_keras_model(
         self,

@@ -114,6 +114,7 @@ def train(
     seed: int = 0,
     resume_from: str | None = None,
     initial_epoch: int = 0,
+    tensorboard: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a fresh model for ``params`` on ``data``'s train split, validating each epoch.
 
@@ -123,6 +124,8 @@ def train(
     The hook is called after every epoch and may raise to stop training.
     ``resume_from`` is a saved ``.keras`` model (with its optimizer state, so schedules
     keyed on the optimizer step continue) to continue from after ``initial_epoch`` epochs.
+    ``tensorboard`` ({log_dir, histogram_freq, profile_batch}) adds Keras' TensorBoard
+    callback (learning curves, and optionally weight histograms and a profile).
     """
     p = resolve(params)
     keras.backend.clear_session(free_memory=True)
@@ -136,7 +139,16 @@ def train(
     else:
         model = build_model(p, ctx)
     reporter = _EpochReporter(on_epoch_end, max_epochs)
-    callbacks = [*training_callbacks(p, ctx), reporter]
+    callbacks = training_callbacks(p, ctx)
+    if tensorboard:
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=tensorboard["log_dir"],
+                histogram_freq=tensorboard.get("histogram_freq", 0),
+                profile_batch=tensorboard.get("profile_batch", 0),
+            )
+        )
+    callbacks.append(reporter)
     model.fit(
         data.x_train,
         data.y_train,

@@ -1,0 +1,253 @@
+"""The sweep report: what a user looks at after a sweep, built from its MLflow records.
+
+Files (all logged to the parent run under ``report/``):
+
+- ``leaderboard.csv``           every trial ranked by best val_accuracy, with its params;
+- ``learning_curves.png``       val_accuracy and val_loss vs epoch of the top trials;
+- ``optimization_history.png``  each trial's best val_accuracy in start order + best so far;
+- ``param_importances.png/.html``   fANOVA importances (Optuna's evaluator);
+- ``parallel_coordinates.png/.html`` params vs val_accuracy.
+
+Importances and parallel coordinates come from Optuna's visualization module, fed with
+a study rebuilt from the records (numbers spanning more than two decades are shown on a
+log axis); the HTML versions are Plotly's interactive figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+from tracking.runs import SweepRecord, TrialRecord, leaderboard
+
+TOP_K = 5
+
+
+def _value(text: str) -> Any:
+    """An MLflow param (a string) back as the value it was."""
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def write_leaderboard(rows: list[dict[str, Any]], path: Path) -> None:
+    fields = list(rows[0]) if rows else ["rank", "trial", "status"]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _ranked(trials: list[TrialRecord]) -> list[TrialRecord]:
+    scored = [t for t in trials if not math.isnan(t.best_val_accuracy)]
+    return sorted(scored, key=lambda t: -t.best_val_accuracy)
+
+
+def plot_learning_curves(trials: list[TrialRecord], path: Path, top_k: int = TOP_K) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for i, t in enumerate(_ranked(trials)[:top_k]):
+        for ax, metric in zip(axes, ("val_accuracy", "val_loss"), strict=True):
+            curve = t.curves.get(metric, [])
+            ax.plot(
+                [s for s, _ in curve],
+                [v for _, v in curve],
+                marker="o",
+                ms=3,
+                color=f"C{i}",
+                label=f"#{i + 1} {t.name} ({t.best_val_accuracy:.4f})",
+            )
+    for ax, metric in zip(axes, ("val_accuracy", "val_loss"), strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"Top {top_k} trials: validation accuracy")
+    axes[1].set_title("validation loss")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_history(trials: list[TrialRecord], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    xs = list(range(1, len(trials) + 1))
+    ys = [t.best_val_accuracy for t in trials]
+    best, running = -math.inf, []
+    for y in ys:
+        best = max(best, y) if not math.isnan(y) else best
+        running.append(best if math.isfinite(best) else math.nan)
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    colors = {"completed": "C0", "stopped_early": "C1", "failed": "C3"}
+    for status, color in colors.items():
+        pts = [(x, y) for x, y, t in zip(xs, ys, trials, strict=True) if t.status == status]
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=18, color=color, label=status)
+    ax.step(xs, running, where="post", color="k", lw=1.2, label="best so far")
+    ax.set_xlabel("trial (start order)")
+    ax.set_ylabel("best val_accuracy of the trial")
+    ax.set_title("Optimization history")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def rebuild_study(trials: list[TrialRecord]) -> Any:
+    """An in-memory Optuna study holding each scored trial with its searched params
+    (params with one value across the sweep are constants, left out)."""
+    import optuna
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    scored = _ranked(trials)
+    values: dict[str, list[Any]] = {}
+    for t in scored:
+        for k, v in t.params.items():
+            values.setdefault(k, []).append(_value(v))
+    distributions: dict[str, Any] = {}
+    for k, vs in values.items():
+        unique = set(map(repr, vs))
+        if len(unique) < 2:
+            continue
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vs)
+        if numeric:
+            low, high = min(vs), max(vs)
+            log = low > 0 and high / low > 100
+            if all(isinstance(v, int) for v in vs):
+                distributions[k] = IntDistribution(int(low), int(high), log=log)
+            else:
+                distributions[k] = FloatDistribution(float(low), float(high), log=log)
+        else:
+            distributions[k] = CategoricalDistribution(sorted({str(v) for v in vs}))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    for t in scored:
+        params, dists = {}, {}
+        for k, dist in distributions.items():
+            if k not in t.params:
+                continue  # a conditional param this trial did not have
+            v = _value(t.params[k])
+            params[k] = str(v) if isinstance(dist, CategoricalDistribution) else v
+            dists[k] = dist
+        study.add_trial(
+            optuna.trial.create_trial(params=params, distributions=dists, value=t.best_val_accuracy)
+        )
+    return study
+
+
+def _optuna_figures(study: Any, folder: Path) -> list[str]:
+    """Importances and parallel coordinates, PNG + HTML; returns what could not be drawn
+    (too few trials, a missing optional library) so the report says so."""
+    import matplotlib.pyplot as plt
+    import optuna.visualization as vis
+    import optuna.visualization.matplotlib as vis_mpl
+
+    missing = []
+    figures = {
+        "param_importances": (vis.plot_param_importances, vis_mpl.plot_param_importances),
+        "parallel_coordinates": (vis.plot_parallel_coordinate, vis_mpl.plot_parallel_coordinate),
+    }
+    for name, (interactive, static) in figures.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ax = static(study)
+                fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+                fig.set_size_inches(9, 5)
+                fig.tight_layout()
+                fig.savefig(folder / f"{name}.png", dpi=110)
+                plt.close(fig)
+                interactive(study).write_html(folder / f"{name}.html", include_plotlyjs="cdn")
+        except (ValueError, RuntimeError, ImportError, ZeroDivisionError) as exc:
+            missing.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    return missing
+
+
+def build_report(sweep: SweepRecord, folder: Path, top_k: int = TOP_K) -> list[str]:
+    """Write the report files of ``sweep`` into ``folder``; returns notes on any figure
+    that could not be drawn (also written to ``README.txt`` there)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_leaderboard(leaderboard(sweep.trials), folder / "leaderboard.csv")
+    plot_learning_curves(sweep.trials, folder / "learning_curves.png", top_k)
+    plot_history(sweep.trials, folder / "optimization_history.png")
+    notes = []
+    study = rebuild_study(sweep.trials)
+    if len(study.trials) < 2 or not study.trials[0].params:
+        notes.append(
+            "param_importances, parallel_coordinates: need >= 2 scored trials with searched params"
+        )
+    else:
+        notes += _optuna_figures(study, folder)
+    (folder / "README.txt").write_text(
+        "Sweep report: leaderboard.csv, learning_curves.png, optimization_history.png, "
+        "param_importances.png/.html, parallel_coordinates.png/.html\n"
+        + "".join(f"not drawn: {n}\n" for n in notes)
+    )
+    return notes
+
+
+def format_leaderboard(sweep: SweepRecord, name: str, top: int) -> str:
+    """The top ``top`` trials as a text table: searched params as columns, constants
+    (one value across the sweep) listed once above it."""
+    rows = leaderboard(sweep.trials)
+    params = sorted({k[len("param.") :] for r in rows for k in r if k.startswith("param.")})
+    constant = {
+        k: rows[0][f"param.{k}"]
+        for k in params
+        if rows and len({r[f"param.{k}"] for r in rows}) == 1
+    }
+    searched = [k for k in params if k not in constant]
+    counts: dict[str, int] = {}
+    for t in sweep.trials:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    test = sweep.metrics.get("test_accuracy")
+    lines = [
+        f"Sweep '{name}' (parent run {sweep.parent_run_id}, {sweep.parent_status.lower()}): "
+        f"{len(rows)} trials ("
+        + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        + ")"
+        + (f"; best model test_accuracy {test:.4f}" if test is not None else ""),
+    ]
+    if constant:
+        lines.append("fixed: " + " ".join(f"{k}={v}" for k, v in constant.items()))
+    header = ["rank", "trial", "status", "epochs", "best_val_acc", *searched]
+    table = [header]
+    for r in rows[:top]:
+        best = r["best_val_accuracy"]
+        table.append(
+            [
+                str(r["rank"]),
+                r["trial"],
+                r["status"],
+                str(r["epochs"]),
+                "-" if math.isnan(best) else f"{best:.4f}",
+                *(_short(r[f"param.{k}"]) for k in searched),
+            ]
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
+    if len(rows) > top:
+        lines.append(f"... {len(rows) - top} more (--top N, or --csv FILE for all)")
+    return "\n".join(lines)
+
+
+def _short(text: str) -> str:
+    value = _value(text)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

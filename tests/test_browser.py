@@ -1,0 +1,101 @@
+"""The MLflow UI, tested as a user would: a real `mlflow server` on loopback over the
+records of a tiny sweep, driven by headless Chromium (Debian's /usr/bin/chromium through
+Playwright). Screenshots go to test-artifacts/browser/ (or $DNN_SWEEP_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ACCEPTANCE_TRIALS, ROOT
+from tests.helpers import mlflow_server, trial_runs
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    folder = Path(os.environ.get("DNN_SWEEP_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ui(finished_sweep):
+    """(server URL, experiment id, parent run, child runs) of the acceptance sweep."""
+    from mlflow.tracking import MlflowClient
+
+    work, _ = finished_sweep
+    backend = f"sqlite:///{work / 'acc.db'}"
+    (parent,), children = trial_runs(MlflowClient(backend), "acc")
+    with mlflow_server(work, backend) as url:
+        yield url, parent.info.experiment_id, parent, children
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: apt-get install chromium (scripts/setup.sh does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def test_experiment_page_shows_the_parent_with_its_nested_trials(ui, page, shots):
+    url, exp_id, parent, children = ui
+    page.goto(f"{url}/#/experiments/{exp_id}/runs")
+    page.get_by_text(parent.info.run_name, exact=True).first.wait_for()
+    page.screenshot(path=str(shots / "1-experiment-collapsed.png"), full_page=True)
+    # the parent row folds its trials; its run-name cell holds the expander
+    if not page.get_by_text(children[0].info.run_name, exact=True).count():
+        page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
+    for child in children:
+        page.get_by_text(child.info.run_name, exact=True).first.wait_for()
+    page.screenshot(path=str(shots / "2-experiment-parent-and-trials.png"), full_page=True)
+    body = page.inner_text("body")
+    assert parent.info.run_name in body
+    assert sum(c.info.run_name in body for c in children) == ACCEPTANCE_TRIALS
+
+
+def test_compare_two_trials_with_their_val_accuracy_charts(ui, page, shots):
+    url, exp_id, _, children = ui
+    a, b = children[:2]
+    query = urllib.parse.urlencode(
+        {
+            "runs": json.dumps([a.info.run_id, b.info.run_id]),
+            "experiments": json.dumps([exp_id]),
+        }
+    )
+    page.goto(f"{url}/#/compare-runs?{query}")
+    page.get_by_text("val_accuracy").first.wait_for()
+    page.get_by_text(a.info.run_name).first.wait_for()
+    page.get_by_text(b.info.run_name).first.wait_for()
+    page.screenshot(path=str(shots / "3-compare-two-trials.png"), full_page=True)
+    body = page.inner_text("body")
+    for piece in ("val_accuracy", "n_hidden", "learning_rate", a.info.run_name, b.info.run_name):
+        assert piece in body, piece
+    # from the comparison, open the val_accuracy chart of both trials (a user's click)
+    page.locator('a[href*="metric=%22val_accuracy%22"]').first.click()
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length >= 2"
+    )
+    page.screenshot(path=str(shots / "4-val-accuracy-chart-of-two-trials.png"), full_page=True)
+    legend = page.inner_text("body")
+    assert f"{a.info.run_name} (val_accuracy)" in legend
+    assert f"{b.info.run_name} (val_accuracy)" in legend

@@ -1,0 +1,67 @@
+"""Credentials never reach MLflow records or log lines: the masking rules."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tracking.secrets import MaskingFilter, mask, mask_mapping, secret_values
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("http://alice:pw1234@127.0.0.1:5000", "http://alice:***@127.0.0.1:5000"),
+        ("https://u:p%40ss@host/x?y=1", "https://u:***@host/x?y=1"),
+        ("postgresql://db:hunter22@db:5432/mlflow", "postgresql://db:***@db:5432/mlflow"),
+        ("https://h/api?token=abc123&x=1", "https://h/api?token=***&x=1"),
+        ("s3://b/k?X-Amz-Signature=deadbeef", "s3://b/k?X-Amz-Signature=***"),
+        ("sqlite:////tmp/mlflow.db", "sqlite:////tmp/mlflow.db"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ],
+)
+def test_uri_credentials_are_masked(text, expected):
+    assert mask(text, environ={}) == expected
+
+
+def test_secret_environment_values_are_masked_anywhere():
+    env = {
+        "MLFLOW_TRACKING_PASSWORD": "s3cret-value",
+        "AWS_SECRET_ACCESS_KEY": "AKIAxyzSECRET",
+        "HF_TOKEN": "hf_abcdef",
+        "AUTHOR": "not-a-secret",
+        "TOKENIZER": "bert-base",
+        "PIN": "12",  # too short to mask in free text
+    }
+    assert set(secret_values(env)) == {"s3cret-value", "AKIAxyzSECRET", "hf_abcdef"}
+    text = "logged s3cret-value and hf_abcdef by not-a-secret with bert-base, pin 12"
+    assert mask(text, environ=env) == "logged *** and *** by not-a-secret with bert-base, pin 12"
+
+
+def test_mapping_masks_values_and_secret_named_keys(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    masked = mask_mapping(
+        {"tracking.uri": "http://a:b12345@h", "api_key": "k", "tokenizer": "bpe", "n": 3}
+    )
+    assert masked == {
+        "tracking.uri": "http://a:***@h",
+        "api_key": "***",
+        "tokenizer": "bpe",
+        "n": "3",
+    }
+
+
+def test_log_filter_masks_records(monkeypatch):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-987654")
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "connect %s with %s",
+        ("http://u:pw99@h", "tok-987654"),
+        None,
+    )
+    assert MaskingFilter().filter(record)
+    assert record.getMessage() == "connect http://u:***@h with ***"

@@ -1,0 +1,142 @@
+"""Reading a sweep back from MLflow: its parent run and one record per trial.
+
+The report (plots, leaderboard CSV) and ``sweep-report`` work from these records only,
+so they show exactly what MLflow holds, for a sweep that just ended or one from last
+month, local SQLite or a tracking server.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from tracking.recorder import TrackingError
+
+# Learning curves read back per trial (step = epoch).
+CURVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+
+
+@dataclass
+class TrialRecord:
+    """One trial as MLflow recorded it."""
+
+    run_id: str
+    name: str
+    status: str  # trial_status tag: completed / stopped_early / failed / ...
+    params: dict[str, str]
+    started: float  # seconds since the epoch
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    @property
+    def best_val_accuracy(self) -> float:
+        values = [v for _, v in self.curves.get("val_accuracy", []) if math.isfinite(v)]
+        return max(values, default=math.nan)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.curves.get("val_accuracy", []))
+
+    def last(self, metric: str) -> float:
+        curve = self.curves.get(metric, [])
+        return curve[-1][1] if curve else math.nan
+
+
+@dataclass
+class SweepRecord:
+    """A sweep's parent run and its trials, oldest trial first."""
+
+    experiment_id: str
+    parent_run_id: str
+    parent_status: str
+    metrics: dict[str, float]
+    trials: list[TrialRecord]
+
+
+def load_sweep(
+    tracking_uri: str, name: str, parent_run_id: str | None = None, curves: bool = True
+) -> SweepRecord:
+    """The newest sweep of experiment ``name`` (or the one with ``parent_run_id``).
+
+    Raises:
+        TrackingError: no such experiment or sweep, or the backend cannot be read.
+    """
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        exp = client.get_experiment_by_name(name)
+    except Exception as exc:  # noqa: BLE001 - any backend failure is a tracking error
+        raise TrackingError(
+            f"tracking.uri={tracking_uri}: cannot read MLflow ({type(exc).__name__})"
+        ) from exc
+    if exp is None:
+        known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+        raise TrackingError(
+            f"name={name}: no sweep of that name in {tracking_uri}; known sweeps: "
+            f"{', '.join(known) or 'none'}"
+        )
+    if parent_run_id is None:
+        parents = client.search_runs(
+            [exp.experiment_id],
+            filter_string="tags.`sweep.role` = 'parent'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if not parents:
+            raise TrackingError(f"name={name}: the experiment holds no sweep parent run")
+        parent = parents[0]
+    else:
+        parent = client.get_run(parent_run_id)
+    children = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'",
+        max_results=50000,
+    )
+    trials = []
+    for run in sorted(children, key=lambda r: r.info.start_time):
+        record = TrialRecord(
+            run_id=run.info.run_id,
+            name=run.info.run_name or run.info.run_id,
+            status=run.data.tags.get("trial_status", run.info.status.lower()),
+            params=dict(run.data.params),
+            started=run.info.start_time / 1000,
+        )
+        if curves:
+            for metric in CURVES:
+                history = client.get_metric_history(run.info.run_id, metric)
+                record.curves[metric] = sorted((m.step, m.value) for m in history)
+        trials.append(record)
+    return SweepRecord(
+        experiment_id=exp.experiment_id,
+        parent_run_id=parent.info.run_id,
+        parent_status=parent.info.status,
+        metrics=dict(parent.data.metrics),
+        trials=trials,
+    )
+
+
+def leaderboard(trials: list[TrialRecord]) -> list[dict[str, Any]]:
+    """All trials ranked by best val_accuracy (trials without any epoch last), one row
+    each: rank, trial, status, epochs, best/last metrics, then every param."""
+    ranked = sorted(
+        trials,
+        key=lambda t: (math.isnan(t.best_val_accuracy), -(t.best_val_accuracy or 0), t.started),
+    )
+    names = sorted({k for t in trials for k in t.params})
+    rows = []
+    for i, t in enumerate(ranked, 1):
+        row: dict[str, Any] = {
+            "rank": i,
+            "trial": t.name,
+            "status": t.status,
+            "epochs": t.epochs,
+            "best_val_accuracy": t.best_val_accuracy,
+            "last_val_accuracy": t.last("val_accuracy"),
+            "last_val_loss": t.last("val_loss"),
+            "run_id": t.run_id,
+        }
+        row.update({f"param.{k}": t.params.get(k, "") for k in names})
+        rows.append(row)
+    return rows
