@@ -84,6 +84,7 @@ def run_system(
         result["orchestration_efficiency"] = result["busy_seconds"] / (
             cpu_count() * min(wall, budget)
         )
+        result["breakdown"] = breakdown(out / "mlflow.db", f"bench-{seed}", cpu_count(), wall)
     else:
         lines = (
             (out / "epochs.jsonl").read_text().splitlines()

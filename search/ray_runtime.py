@@ -48,8 +48,10 @@ def check_address(address: str, timeout: float = 5.0) -> None:
 
 
 def start_ray(settings: Settings) -> None:
-    """Local: Ray with exactly this machine's CPUs (GPUs detected), dashboard off or on
-    127.0.0.1. Remote: join ``cluster.address``."""
+    """Local: Ray with exactly this machine's CPUs (GPUs detected), its services bound to
+    127.0.0.1 (nothing reachable from the network), the dashboard off or on
+    ``cluster.dashboard_host`` (127.0.0.1 unless the user opts in). Remote: join
+    ``cluster.address``."""
     import ray
 
     _env_defaults()
@@ -58,7 +60,8 @@ def start_ray(settings: Settings) -> None:
         ray.init(
             num_cpus=os.cpu_count() or 1,
             include_dashboard=settings.dashboard,
-            dashboard_host="127.0.0.1",
+            dashboard_host=settings.dashboard_host,
+            _node_ip_address="127.0.0.1",
             **common,
         )
         return

@@ -98,6 +98,40 @@ def _absolute_sqlite(uri: str) -> str:
     return uri
 
 
+def _flag(cfg: Mapping[str, Any], key: str, label: str) -> bool:
+    value = cfg.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{label}={value!r}: must be true or false")
+    return value
+
+
+def _dashboard(cluster: Mapping[str, Any]) -> bool:
+    """``cluster.dashboard``: Ray's dashboard needs ``ray[default]``; say so before Ray
+    starts rather than fail inside ``ray.init``."""
+    wanted = _flag(cluster, "dashboard", "cluster.dashboard")
+    if wanted:
+        from ray._private.utils import get_dashboard_dependency_error
+
+        if get_dashboard_dependency_error():
+            raise ConfigError(
+                "cluster.dashboard=true: Ray's dashboard needs its extra packages; "
+                "pip install 'ray[default]' (or leave cluster.dashboard=false)"
+            )
+    return wanted
+
+
+def _host(value: Any) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        raise ConfigError(
+            f"cluster.dashboard_host={value!r}: must be an IP address (127.0.0.1 = this "
+            "machine only, 0.0.0.0 = every interface)"
+        ) from None
+
+
 def _tensorboard(tb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     """Per-trial TensorBoard options, or None when off."""
     enabled = tb.get("enabled", False)
@@ -156,6 +190,7 @@ class Settings:
     storage_path: str
     resolved: dict[str, Any]
     tensorboard: dict[str, Any] | None = None
+    dashboard_host: str = "127.0.0.1"
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], lr_suggestion: float | None = None) -> Settings:
@@ -219,7 +254,8 @@ class Settings:
             checkpoint_keep=_positive_int(checkpoint, "num_to_keep", "checkpoint.num_to_keep"),
             max_failures=_count(cfg.get("fault") or {}, "max_failures", "fault.max_failures"),
             cluster_address=_cluster_address(cluster),
-            dashboard=bool(cluster.get("dashboard", False)),
+            dashboard=_dashboard(cluster),
+            dashboard_host=_host(cluster.get("dashboard_host", "127.0.0.1")),
             resume=bool(cfg.get("resume", False)),
             lr_suggestion=lr_suggestion,
             time_budget_s=_budget(cfg.get("time_budget_s")),

@@ -131,8 +131,21 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
             initial_epoch=done,
             tensorboard=tensorboard,
         )
+    except SystemExit:  # Tune stopped the trial (scheduler, budget) inside tune.report
+        _trace("stopped", entered)
+        raise
     finally:
         if restore_dir:
             import shutil
 
             shutil.rmtree(restore_dir, ignore_errors=True)
+        _trace("left", entered)
+
+
+def _trace(event: str, entered: float) -> None:
+    """With DNN_SWEEP_TRACE=FILE, append (pid, trial entry time, event, time) lines: the
+    benchmark's breakdown uses them to time how trials leave their worker."""
+    path = os.environ.get("DNN_SWEEP_TRACE")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps([os.getpid(), entered, event, time.time()]) + "\n")

@@ -1,0 +1,87 @@
+"""Safe defaults: what this project starts listens on loopback only, and configs never
+name Python objects to import."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def test_local_ray_is_started_on_loopback(monkeypatch):
+    """Local mode: Ray's node address and (if enabled) its dashboard are 127.0.0.1 unless
+    the user opts in with cluster.dashboard_host. (Ray's gRPC servers still listen on all
+    interfaces whatever the node address: see README, "Safe defaults".)"""
+    import ray
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from search.cli import conf_dir
+    from search.ray_runtime import start_ray
+    from search.settings import Settings
+
+    calls = []
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    with initialize_config_dir(config_dir=conf_dir(), version_base=None):
+        cfg = compose("config", overrides=["dataset=digits"])
+        opted = compose("config", overrides=["dataset=digits", "cluster.dashboard_host=0.0.0.0"])
+    for composed in (cfg, opted):
+        start_ray(Settings.from_config(OmegaConf.to_container(composed, resolve=True)))
+    assert calls[0]["_node_ip_address"] == "127.0.0.1"
+    assert calls[0]["dashboard_host"] == "127.0.0.1" and calls[0]["include_dashboard"] is False
+    assert calls[1]["dashboard_host"] == "0.0.0.0"
+
+
+def test_mlflow_ui_target_binds_loopback():
+    makefile = (ROOT / "Makefile").read_text()
+    line = next(ln for ln in makefile.splitlines() if "mlflow ui" in ln)
+    assert "--host 127.0.0.1" in line
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("searcher", {"name": "tpe", "_target_": "os.system"}),
+        ("scheduler", {"name": "asha", "_target_": "subprocess.call"}),
+    ],
+)
+def test_config_never_instantiates_a_named_python_object(key, value):
+    """A Hydra-style ``_target_`` is an unknown option, refused; nothing is imported."""
+    from search.algorithms import make_sampler, make_scheduler
+    from search.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{key}._target_: unknown option"):
+        if key == "searcher":
+            make_sampler(value, seed=0)
+        else:
+            make_scheduler(value, max_epochs=10)
+
+
+@pytest.mark.parametrize("value", ["os.system", "builtins.eval", "keras.layers.Lambda"])
+def test_activation_cannot_name_a_python_callable(value):
+    from search.errors import ConfigError
+    from search.space import SearchSpace
+
+    with pytest.raises(ConfigError, match="search_space.params.activation"):
+        SearchSpace.from_config({"name": "x", "params": {"activation": value}})
+
+
+def test_dashboard_host_must_be_an_ip():
+    from search.errors import ConfigError
+    from search.settings import _host
+
+    assert _host("127.0.0.1") == "127.0.0.1" and _host("0.0.0.0") == "0.0.0.0"
+    with pytest.raises(ConfigError, match="cluster.dashboard_host"):
+        _host("localhost; rm -rf /")
+
+
+def test_dashboard_without_its_packages_is_a_config_error(monkeypatch):
+    import ray._private.utils as ray_utils
+
+    from search.errors import ConfigError
+    from search.settings import _dashboard
+
+    assert _dashboard({}) is False
+    monkeypatch.setattr(ray_utils, "get_dashboard_dependency_error", lambda: "no aiohttp")
+    with pytest.raises(ConfigError, match=r"cluster.dashboard=true: .*ray\[default\]"):
+        _dashboard({"dashboard": True})
