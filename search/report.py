@@ -24,6 +24,16 @@ from typing import Any
 from tracking.runs import SweepRecord, TrialRecord, leaderboard
 
 TOP_K = 5
+# Every file a full report holds (README.txt besides).
+REPORT_FILES = (
+    "leaderboard.csv",
+    "learning_curves.png",
+    "optimization_history.png",
+    "param_importances.png",
+    "param_importances.html",
+    "parallel_coordinates.png",
+    "parallel_coordinates.html",
+)
 
 
 def _value(text: str) -> Any:

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from search.report import build_report, format_leaderboard, rebuild_study
+from search.report import REPORT_FILES, build_report, format_leaderboard, rebuild_study
 from tracking.runs import SweepRecord, TrialRecord, leaderboard
 
 
@@ -55,15 +55,7 @@ def test_rebuilt_study_keeps_searched_params_only(sweep):
 def test_build_report_writes_every_file(sweep, tmp_path):
     notes = build_report(sweep, tmp_path)
     assert notes == []
-    for name in (
-        "leaderboard.csv",
-        "learning_curves.png",
-        "optimization_history.png",
-        "param_importances.png",
-        "param_importances.html",
-        "parallel_coordinates.png",
-        "parallel_coordinates.html",
-    ):
+    for name in REPORT_FILES:
         assert (tmp_path / name).stat().st_size > 500, name
     rows = list(csv.DictReader((tmp_path / "leaderboard.csv").open()))
     assert len(rows) == 10 and rows[0]["trial"] == "trial-9"

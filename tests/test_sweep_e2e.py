@@ -132,16 +132,9 @@ def test_parent_holds_the_report(client, runs, tmp_path):
 
     parent, children = runs
     files = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
-    expected = {
-        "leaderboard.csv",
-        "learning_curves.png",
-        "optimization_history.png",
-        "param_importances.png",
-        "param_importances.html",
-        "parallel_coordinates.png",
-        "parallel_coordinates.html",
-    }
-    assert expected <= {Path(f).name for f in files}, files
+    from search.report import REPORT_FILES
+
+    assert set(REPORT_FILES) <= {Path(f).name for f in files}, files
     local = Path(client.download_artifacts(parent.info.run_id, "report", str(tmp_path)))
     for png in local.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
