@@ -74,6 +74,28 @@ class _EpochReporter(keras.callbacks.Callback):
         self._hook(epoch + 1, metrics, self.model, last)
 
 
+def _custom_gradients() -> set[str]:
+    from tensorflow.python.framework import ops
+
+    return {k for k in ops.gradient_registry._registry if k.startswith("CustomGradient-")}
+
+
+def _forget_custom_gradients(before: set[str]) -> None:
+    """Drop the gradient functions this run's tracing registered.
+
+    Each trace of Keras' train step registers ``tf.custom_gradient`` functions (from
+    ``tf.distribute``'s ``all_reduce``) in TensorFlow's global gradient registry, and they
+    keep that trace's whole FuncGraph alive: a reused worker grew by ~11.7k Python objects
+    and ~8 ms of set-up per trial. The run's model and graphs are gone after ``train``,
+    so nothing can ask for these gradients again.
+    """
+    from tensorflow.python.framework import ops
+
+    registry = ops.gradient_registry._registry
+    for key in [k for k in registry if k.startswith("CustomGradient-") and k not in before]:
+        registry.pop(key, None)
+
+
 def build_context(data: Dataset, batch_size: int, epochs: int, seed: int) -> BuildContext:
     """The builder's view of a dataset and a run."""
     return BuildContext(
@@ -129,6 +151,7 @@ def train(
     """
     p = resolve(params)
     keras.backend.clear_session(free_memory=True)
+    registered = _custom_gradients()
     keras.utils.set_random_seed(seed)
     ctx = build_context(data, p["batch_size"], max_epochs, seed)
     if resume_from:
@@ -149,16 +172,19 @@ def train(
             )
         )
     callbacks.append(reporter)
-    model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=p["batch_size"],
-        epochs=max_epochs,
-        validation_data=(data.x_val, data.y_val),
-        callbacks=callbacks,
-        initial_epoch=initial_epoch,
-        verbose=0,
-    )
+    try:
+        model.fit(
+            data.x_train,
+            data.y_train,
+            batch_size=p["batch_size"],
+            epochs=max_epochs,
+            validation_data=(data.x_val, data.y_val),
+            callbacks=callbacks,
+            initial_epoch=initial_epoch,
+            verbose=0,
+        )
+    finally:
+        _forget_custom_gradients(registered)
     return TrainResult(
         epochs=reporter.epochs,
         best_val_accuracy=reporter.best_val_accuracy,
