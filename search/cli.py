@@ -16,7 +16,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from search.errors import ConfigError
+from search.errors import ConfigError, NoResultError
 from tracking.recorder import TrackingError
 from trainables.data import DataError
 
@@ -41,6 +41,9 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     for name in ("alembic", "mlflow", "ray", "ray.tune", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # warns for every trial stopped before its first epoch (no result file): the sweep
+    # reports those trials itself (MLflow, and the one-line error when none has a result)
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
 def load_settings(cfg: DictConfig, need_suggestion: bool = True) -> Any:
@@ -74,6 +77,9 @@ def _guarded(run: Callable[[], None], prog: str = "sweep") -> None:
     except USER_ERRORS as exc:
         print(f"{prog}: error: {mask(exc)}", file=sys.stderr)
         sys.exit(2)
+    except NoResultError as exc:
+        print(f"{prog}: error: {mask(exc)}", file=sys.stderr)
+        sys.exit(1)
 
 
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")

@@ -24,6 +24,7 @@ from search.callbacks import (
     trial_label,
     trial_params,
 )
+from search.errors import NoResultError
 from search.progress import ProgressCallback, format_params
 from search.ray_runtime import check_address, start_ray
 from search.settings import Settings
@@ -249,9 +250,15 @@ def run_sweep(
         recorder.reconcile(table)
         counts = _outcome_counts(table)
         if all(r.metrics.get(METRIC) is None for r in results):
-            raise RuntimeError(
-                f"no trial reported {METRIC} ({counts['failed']} failed): see the trial runs' "
-                "error tags in MLflow"
+            budget = (
+                f"; time_budget_s={settings.time_budget_s:g} may be too short (it includes "
+                f"start-up: {time.monotonic() - started:.0f} s so far)"
+                if settings.time_budget_s is not None
+                else ""
+            )
+            raise NoResultError(
+                f"no trial finished an epoch ({len(table)} trials, {counts['failed']} failed: "
+                f"see the trial runs' error tags in MLflow){budget}"
             )
         best = results.get_best_result(METRIC, MODE, scope="all")
         best_val = float(best.metrics_dataframe[METRIC].max())

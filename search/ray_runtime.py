@@ -58,6 +58,9 @@ def start_ray(settings: Settings) -> None:
     common = {"log_to_driver": False, "configure_logging": True, "logging_level": "ERROR"}
     if settings.cluster_address is None:
         ray.init(
+            # "local": always a fresh Ray of our own, never a `ray start` cluster that
+            # happens to run on this machine (ray.init would try to join it).
+            address="local",
             num_cpus=os.cpu_count() or 1,
             include_dashboard=settings.dashboard,
             dashboard_host=settings.dashboard_host,

@@ -113,3 +113,21 @@ def test_malformed_dataset_file_exits_2_naming_the_file(sweep_bin, cli_env, tmp_
     assert str(broken) in lines[0] and "IDX" in lines[0]
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "ray_results").exists()
+
+
+@pytest.mark.slow
+def test_budget_too_short_for_any_epoch_says_so_in_one_line(sweep_bin, cli_env, tmp_path):
+    proc = run(
+        sweep_bin,
+        cli_env,
+        tmp_path,
+        "dataset=digits",
+        "search_space=keras_tuner",
+        "time_budget_s=1",
+        "tracking.uri=sqlite:///short.db",
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sweep: error: no trial finished an epoch")
+    assert "time_budget_s=1" in lines[0] and "Traceback" not in proc.stderr
