@@ -68,27 +68,24 @@ def load_settings(cfg: DictConfig, need_suggestion: bool = True) -> Any:
 
 
 def _guarded(run: Callable[[], None], prog: str = "sweep") -> None:
-    from tracking.secrets import install_log_filter, mask
+    from tracking.secrets import install_log_filter
 
     _quiet_libraries()
     install_log_filter()
     try:
         run()
-    except USER_ERRORS as exc:
-        print(f"{prog}: error: {mask(exc)}", file=sys.stderr)
-        sys.exit(2)
-    except NoResultError as exc:
-        print(f"{prog}: error: {mask(exc)}", file=sys.stderr)
-        sys.exit(1)
+    except (*USER_ERRORS, NoResultError) as exc:
+        # bad input: 2 (nothing ran); a sweep that ran but kept nothing: 1
+        print(f"{prog}: error: {exc}", file=sys.stderr)  # stderr masks (install_log_filter)
+        sys.exit(1 if isinstance(exc, NoResultError) else 2)
 
 
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
 def _sweep(cfg: DictConfig) -> None:
     def run() -> None:
         from search.driver import format_summary, run_sweep
-        from tracking.secrets import mask
 
-        print(mask(format_summary(run_sweep(load_settings(cfg)))))
+        print(format_summary(run_sweep(load_settings(cfg))))  # stdout masks secrets
 
     _guarded(run)
 

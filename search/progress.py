@@ -51,7 +51,6 @@ class SweepProgress:
     )
     running: dict[str, tuple[int, float | None, dict[str, Any]]] = field(default_factory=dict)
     best: tuple[float, str, dict[str, Any]] | None = None
-    epochs_done: int = 0
 
     @property
     def ended(self) -> int:
@@ -173,7 +172,6 @@ class ProgressCallback(Callback):
         value = result.get(METRIC)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         self.state.running[label] = (epoch, value, dict(trial.config))
-        self.state.epochs_done += 1
         if value is not None and (self.state.best is None or value > self.state.best[0]):
             self.state.best = (float(value), label, dict(trial.config))
         self._show(force=self.live_view)

@@ -143,8 +143,9 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
 
 
 def _trace(event: str, entered: float) -> None:
-    """With DNN_SWEEP_TRACE=FILE, append (pid, trial entry time, event, time) lines: the
-    benchmark's breakdown uses them to time how trials leave their worker."""
+    """With DNN_SWEEP_TRACE=FILE, append (pid, trial entry time, event, time) lines: a
+    diagnostic for how trials leave their worker (compare with the next trial's
+    ``entered_at`` and Tune's debug log; see bench/README.md, worker hand-over)."""
     path = os.environ.get("DNN_SWEEP_TRACE")
     if path:
         with open(path, "a") as f:
