@@ -14,10 +14,16 @@ from typing import Any
 import psutil
 
 # Fashion-MNIST: fixed 55k / 5k / 10k (the split seed is part of the benchmark, not of
-# the run seed, so every system and every seed sees the same split).
-DATASET = {"name": "fashion_mnist", "validation_size": 5000}
+# the run seed, so every system and every seed sees the same split; dnn-sweep gets it as
+# `dataset.split_seed`).
 SPLIT_SEED = 0
-SHORT_DATASET = {"name": "fashion_mnist", "validation_size": 1000, "max_per_class": 300}
+DATASET = {"name": "fashion_mnist", "validation_size": 5000, "split_seed": SPLIT_SEED}
+SHORT_DATASET = {
+    "name": "fashion_mnist",
+    "validation_size": 1000,
+    "max_per_class": 300,
+    "split_seed": SPLIT_SEED,
+}
 
 
 def load(short: bool):

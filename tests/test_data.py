@@ -115,6 +115,18 @@ def test_validation_split_is_fixed_by_seed():
     assert len(set(a[1]) & set(a[3])) == 0 and len(a[1]) == 80
 
 
+def test_split_seed_fixes_the_split_whatever_the_sweep_seed():
+    options = {"name": "digits", "split_seed": 0}
+    a, b = load_dataset(options, seed=1), load_dataset(options, seed=2)
+    np.testing.assert_array_equal(a.y_val, b.y_val)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    c = load_dataset({"name": "digits"}, seed=2)  # unset: the sweep's seed splits
+    assert not np.array_equal(c.x_val, a.x_val)
+    for bad in (-1, 1.5, "0", True):
+        with pytest.raises(DataError, match="dataset.split_seed="):
+            load_dataset({"name": "digits", "split_seed": bad}, seed=0)
+
+
 def test_digits_splits_are_disjoint_and_stratified():
     ds = load_dataset({"name": "digits", "test_size": 360, "validation_size": 288}, seed=0)
     assert ds.sizes() == {"train": 1149, "val": 288, "test": 360}

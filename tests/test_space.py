@@ -39,6 +39,7 @@ def test_keras_tuner_space_is_the_seeds(space_config):
     assert isinstance(dists["optimizer"], CategoricalDistribution)
     assert dists["optimizer"].choices == ("sgd", "adam")
     assert dists["activation"] == Constant(dists["activation"].key, value="relu")
+    assert dists["input_norm"] == Constant(dists["input_norm"].key, value="scale")
 
 
 def test_samples_stay_in_declared_ranges(space_config):

@@ -258,10 +258,17 @@ def with_feature_stats(ds: Dataset) -> Dataset:
 def load_dataset(options: dict[str, Any], seed: int) -> Dataset:
     """Load the dataset the ``dataset`` config group describes.
 
-    Options common to every dataset: ``classes`` (keep and relabel these classes) and
-    ``max_per_class`` (cap the training examples per class).
+    Options common to every dataset: ``classes`` (keep and relabel these classes),
+    ``max_per_class`` (cap the training examples per class) and ``split_seed`` (seeds
+    the validation split and the cap instead of the sweep's ``seed``, so sweeps with
+    different seeds can be compared on the same split).
     """
     options = {k: v for k, v in options.items() if v is not None}
+    split_seed = options.pop("split_seed", None)
+    if split_seed is not None:
+        if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
+            raise DataError(f"dataset.split_seed={split_seed!r}: allowed is an integer >= 0")
+        seed = split_seed
     name = options.pop("name", None)
     classes = options.pop("classes", None)
     cap = options.pop("max_per_class", None)
