@@ -25,11 +25,12 @@ from search.callbacks import (
     trial_params,
 )
 from search.errors import NoResultError
+from search.final_model import FinalModel, final_model
 from search.progress import ProgressCallback, format_params
 from search.ray_runtime import check_address, start_ray
 from search.settings import Settings
 from search.sweep_state import find_state, write_state
-from search.trainable import MODEL_FILE, run_trial
+from search.trainable import run_trial
 from tracking import SweepRecorder, TrialOutcome
 from tracking.health import check_reachable
 from trainables.data import Dataset, load_dataset
@@ -55,6 +56,9 @@ class SweepSummary:
     model_uri: str
     tracking_uri: str
     seconds: float
+    # The registered model's members, (trial label, weight); one for a single model.
+    members: tuple[tuple[str, float], ...] = ()
+    best_trial_test_accuracy: float | None = None
 
 
 def _sweep_params(s: Settings, data: Dataset) -> dict[str, Any]:
@@ -262,8 +266,16 @@ def run_sweep(
             )
         best = results.get_best_result(METRIC, MODE, scope="all")
         best_val = float(best.metrics_dataframe[METRIC].max())
-        checkpoint = best.get_best_checkpoint(METRIC, MODE)
-        summary = _finish(settings, recorder, data, best, best_val, checkpoint, counts, started)
+        final = final_model(
+            results,
+            str(best.metrics.get("trial_id", "?")),
+            best.get_best_checkpoint(METRIC, MODE),
+            best_val,
+            data,
+            settings.ensemble_size,
+            settings.ensemble_candidates,
+        )
+        summary = _finish(settings, recorder, data, best, best_val, final, counts, started)
         status = "FINISHED"
         return summary
     except KeyboardInterrupt:
@@ -287,21 +299,31 @@ def _finish(
     data: Dataset,
     best: Any,
     best_val: float,
-    checkpoint: Any,
+    final: FinalModel,
     counts: dict[str, int],
     started: float,
 ) -> SweepSummary:
-    """Evaluate the best trial's model on the test set, log and register it."""
-    import keras
-
-    import trainables.layers  # noqa: F401 - registers the custom layers and schedules
-    import trainables.schedules  # noqa: F401
+    """Score the registered model (and the best trial's own, when they differ) on the
+    test set, log and register it."""
     from trainables.evaluate import score
 
-    with checkpoint.as_directory() as folder:
-        model = keras.saving.load_model(Path(folder) / MODEL_FILE)
+    model = final.model
     test = score(model, data.x_test, data.y_test, settings.mc_dropout_samples)
     test_loss, test_accuracy = test["loss"], test["accuracy"]
+    ensemble_metrics: dict[str, float] = {}
+    ensemble_params: dict[str, Any] = {}
+    if len(final.members) > 1:
+        alone = score(final.best_trial_model, data.x_test, data.y_test)
+        ensemble_metrics = {
+            "ensemble_val_accuracy": final.val_accuracy,
+            "ensemble_members": len(final.members),
+            "best_trial_test_accuracy": alone["accuracy"],
+        }
+        ensemble_params = {
+            "ensemble.members": ",".join(f"{label}:{w:.3g}" for label, w in final.members)
+        }
+    else:
+        ensemble_metrics = {"best_trial_test_accuracy": test_accuracy}
     example = data.x_test[:5].astype("float32")
     model_uri, _ = recorder.log_keras_model(
         model,
@@ -316,11 +338,12 @@ def _finish(
         metrics={
             "best_val_accuracy": best_val,
             **{f"test_{k}": v for k, v in test.items()},
+            **ensemble_metrics,
             "trials_completed": counts["completed"],
             "trials_stopped_early": counts["stopped_early"],
             "trials_failed": counts["failed"],
         },
-        params={f"best.{k}": v for k, v in best_params.items()},
+        params={f"best.{k}": v for k, v in best_params.items()} | ensemble_params,
     )
     assert recorder.experiment_id is not None and recorder.parent_run_id is not None
     return SweepSummary(
@@ -336,6 +359,8 @@ def _finish(
         model_uri=model_uri,
         tracking_uri=settings.tracking_uri,
         seconds=time.monotonic() - started,
+        members=final.members,
+        best_trial_test_accuracy=ensemble_metrics["best_trial_test_accuracy"],
     )
 
 
@@ -357,9 +382,20 @@ def _log_report(settings: Settings, recorder: SweepRecorder) -> None:
         recorder.set_tags(recorder.parent_run_id, {"report_notes": "; ".join(notes)[:4000]})
 
 
+def _ensemble_lines(s: SweepSummary) -> list[str]:
+    if len(s.members) < 2:
+        return []
+    members = ", ".join(f"{label} x{w:.2f}" for label, w in s.members)
+    return [
+        f"Registered an ensemble of {len(s.members)} trials ({members}): test_accuracy "
+        f"{s.test_accuracy:.4f} (the best trial alone: {s.best_trial_test_accuracy:.4f})"
+    ]
+
+
 def format_summary(s: SweepSummary) -> str:
     """The end-of-sweep report printed by the CLI."""
     c = s.trials
+    alone = s.test_accuracy if s.best_trial_test_accuracy is None else s.best_trial_test_accuracy
     ui = (
         f"mlflow ui --backend-store-uri {s.tracking_uri}"
         if not s.tracking_uri.startswith("http")
@@ -371,8 +407,9 @@ def format_summary(s: SweepSummary) -> str:
             f"({c['completed']} completed, {c['stopped_early']} stopped early, "
             f"{c['failed']} failed)",
             f"Best {s.best_trial}: val_accuracy {s.best_val_accuracy:.4f}, "
-            f"test_accuracy {s.test_accuracy:.4f}",
+            f"test_accuracy {alone:.4f}",
             f"  params: {format_params(s.best_params)}",
+            *_ensemble_lines(s),
             f"MLflow: experiment '{s.name}' (id {s.experiment_id}), parent run {s.parent_run_id}",
             f"Model:  {s.model_uri} (TensorFlow SavedModel, registered)",
             f"Compare runs: {ui}  -> open #/experiments/{s.experiment_id}/runs",

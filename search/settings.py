@@ -191,6 +191,8 @@ class Settings:
     resolved: dict[str, Any]
     tensorboard: dict[str, Any] | None = None
     dashboard_host: str = "127.0.0.1"
+    ensemble_size: int = 1
+    ensemble_candidates: int = 10
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], lr_suggestion: float | None = None) -> Settings:
@@ -228,6 +230,7 @@ class Settings:
             max_concurrent = _positive_int(cfg, "max_concurrent")
 
         checkpoint = cfg.get("checkpoint") or {"frequency": 1, "num_to_keep": 2}
+        ensemble = cfg.get("ensemble") or {"size": 1, "candidates": 10}
         tracking = cfg.get("tracking") or {}
         uri = tracking.get("uri")
         if not isinstance(uri, str) or not uri:
@@ -271,4 +274,6 @@ class Settings:
             storage_path=storage,
             resolved=dict(cfg),
             tensorboard=_tensorboard(cfg.get("tensorboard") or {}, name),
+            ensemble_size=_positive_int(ensemble, "size", "ensemble.size"),
+            ensemble_candidates=_positive_int(ensemble, "candidates", "ensemble.candidates"),
         )

@@ -79,6 +79,9 @@ def test_cfg_job_shows_overrides(sweep_bin, cli_env, tmp_path):
         (["cluster=remote", "cluster.address=127.0.0.1:9"], "cluster.address="),
         (["trial.gpus=-1"], "trial.gpus="),
         (["checkpoint.frequency=0"], "checkpoint.frequency="),
+        (["ensemble.size=0"], "ensemble.size="),
+        (["ensemble.candidates=-2"], "ensemble.candidates="),
+        (["dataset.split_seed=-1"], "dataset.split_seed="),
         (["resume=true", "name=never-ran"], "resume=true name=never-ran"),
     ],
 )

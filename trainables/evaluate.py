@@ -7,6 +7,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from trainables.ensemble import members_of
+
 _DROPOUT = (keras.layers.Dropout, keras.layers.AlphaDropout)
 
 
@@ -54,8 +56,8 @@ def score(
         "loss": float(-np.mean(np.log(picked))),
         "entropy": mean_entropy(probs),
     }
-    if mc_samples > 0:
-        mc = mc_predict(model, x, mc_samples)
+    if mc_samples > 0:  # an ensemble: its members' MC-dropout probabilities, weighted
+        mc = sum(w * mc_predict(m, x, mc_samples) for m, w in members_of(model))
         scores["mc_accuracy"] = float(np.mean(mc.argmax(axis=1) == y))
         scores["mc_entropy"] = mean_entropy(mc)
     return scores
