@@ -11,9 +11,58 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
+
+def _result(system: str, seed: int, val: float, **extra) -> dict:
+    return {
+        "system": system,
+        "seed": seed,
+        "points": [(10.0, val - 0.01), (200.0, val)],
+        "best_at_half": val - 0.01,
+        "best_at_budget": val,
+        "test_accuracy": val - 0.02,
+        "trials_started": 3,
+        "epochs": 9,
+        "peak_rss_mb": 900.0,
+        **extra,
+    }
 
 
+def test_merge_reports_medians_over_runs_and_refuses_other_budgets(tmp_path):
+    from bench.__main__ import main
+
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps([_result("kt_random", 0, 0.80), _result("dnn_sweep", 0, 0.70)]))
+    new.write_text(
+        json.dumps(
+            [
+                _result("kt_random", 1, 0.84, budget_seconds=600.0),
+                _result("kt_random", 2, 0.90, budget_seconds=600.0),
+                # replaces the old seed-0 dnn_sweep entry
+                _result("dnn_sweep", 0, 0.88, budget_seconds=600.0, best_trial_test_accuracy=0.8),
+            ]
+        )
+    )
+    out = tmp_path / "merged"
+    main(["merge", str(old), str(new), "--out", str(out)])
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["system"], r["seed"]) for r in results] == [
+        ("dnn_sweep", 0),
+        ("kt_random", 0),
+        ("kt_random", 1),
+        ("kt_random", 2),
+    ]
+    table = (out / "results.md").read_text()
+    # kt_random: median of 0.80, 0.84, 0.90 at the budget; its best trial is its model
+    assert "| kt_random | 0.8300 | 0.8400 | 0.8200 | 0.8200 |" in table
+    assert "| dnn_sweep | 0.8700 | 0.8800 | 0.8600 | 0.8000 |" in table
+    assert "seed 2" in table and (out / "anytime.png").stat().st_size > 1000
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([_result("optuna", 0, 0.8, budget_seconds=120.0)]))
+    with pytest.raises(SystemExit, match="120 s budget, not 600 s"):
+        main(["merge", str(other), "--out", str(out)])
+
+
+@pytest.mark.slow
 def test_bench_short_mode_runs_and_reports(tmp_path):
     out = tmp_path / "bench"
     proc = subprocess.run(
@@ -42,6 +91,7 @@ def test_bench_short_mode_runs_and_reports(tmp_path):
         assert r["peak_rss_mb"] > 50
         assert r["test_accuracy"] is not None
     ours = results[0]
-    assert 0 < ours["orchestration_efficiency"] <= 1.0
+    assert 0 < ours["training_efficiency"] <= ours["orchestration_efficiency"] <= 1.0
+    assert ours["best_trial_test_accuracy"] is not None and ours["ensemble_members"] >= 1
     assert "| dnn_sweep |" in (out / "results.md").read_text()
     assert (out / "anytime.png").stat().st_size > 1000
