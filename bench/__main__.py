@@ -242,13 +242,18 @@ def scaling(out: Path, sizes: list[int]) -> list[dict[str, Any]]:
             # the same within the trials' window: what each more trial costs
             "steady_overhead_per_trial_s": (b["trials_window_seconds"] * slots - busy) / n,
             "startup_seconds": b["startup_seconds"],
+            # the driver's own CPU per trial: scheduling, searcher, MLflow (must stay flat)
+            "driver_cpu_per_trial_s": (b["driver_cpu_seconds"] or 0.0) / n,
+            "handover_per_trial_s": b["worker_handover_s"] / max(1, n - slots),
             "breakdown": b,
         }
         rows.append(row)
         print(
             f"{n} trials: wall {wall:.1f} s, busy {busy:.1f} s, overhead "
             f"{row['overhead_per_trial_s']:.2f} slot-s per trial (steady state "
-            f"{row['steady_overhead_per_trial_s']:.2f}; start-up {b['startup_seconds']:.1f} s)",
+            f"{row['steady_overhead_per_trial_s']:.2f}; start-up {b['startup_seconds']:.1f} s); "
+            f"driver CPU {row['driver_cpu_per_trial_s'] * 1000:.0f} ms per trial, hand-over "
+            f"{row['handover_per_trial_s'] * 1000:.0f} ms per trial",
             flush=True,
         )
     (out / "scaling.json").write_text(json.dumps(rows, indent=2))

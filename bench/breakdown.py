@@ -80,6 +80,8 @@ def breakdown(db: Path, experiment: str, slots: int, wall: float | None = None) 
         # measured inside the trials (sums over all trials, seconds)
         "trial_side": {k: round(v, 1) for k, v in costs.items()},
         "worker_handover_s": round(handover, 1),
+        # the driver process' CPU while the trials ran (Tune, searcher, scheduler, MLflow)
+        "driver_cpu_seconds": parent.data.metrics.get("driver_cpu_seconds"),
     }
 
 

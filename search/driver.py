@@ -249,7 +249,11 @@ def run_sweep(
                     "tracking_uri": settings.tracking_uri,
                 },
             )
+        cpu_before = time.process_time()
         results = tuner.fit()
+        # the driver's own CPU while trials ran: Tune's loop, the searcher, the scheduler,
+        # MLflow logging, progress (what each more trial costs the driver)
+        driver_cpu = time.process_time() - cpu_before
         table = _trial_table(results)
         recorder.reconcile(table)
         counts = _outcome_counts(table)
@@ -275,7 +279,9 @@ def run_sweep(
             settings.ensemble_size,
             settings.ensemble_candidates,
         )
-        summary = _finish(settings, recorder, data, best, best_val, final, counts, started)
+        summary = _finish(
+            settings, recorder, data, best, best_val, final, counts, started, driver_cpu
+        )
         status = "FINISHED"
         return summary
     except KeyboardInterrupt:
@@ -302,6 +308,7 @@ def _finish(
     final: FinalModel,
     counts: dict[str, int],
     started: float,
+    driver_cpu: float,
 ) -> SweepSummary:
     """Score the registered model (and the best trial's own, when they differ) on the
     test set, log and register it."""
@@ -342,6 +349,7 @@ def _finish(
             "trials_completed": counts["completed"],
             "trials_stopped_early": counts["stopped_early"],
             "trials_failed": counts["failed"],
+            "driver_cpu_seconds": driver_cpu,
         },
         params={f"best.{k}": v for k, v in best_params.items()} | ensemble_params,
     )
