@@ -88,7 +88,14 @@ def final_model(
         return FinalModel(best, best, ((label, 1.0),), best_val)
     from trainables.ensemble import average_model, greedy_selection
 
-    models = [best] + [load_checkpoint_model(c.checkpoint) for c in pool[1:]]
+    models, kept = [best], [pool[0]]
+    for candidate in pool[1:]:
+        try:
+            models.append(load_checkpoint_model(candidate.checkpoint))
+            kept.append(candidate)
+        except (OSError, ValueError):  # a checkpoint gone from storage: not a candidate
+            continue
+    pool = kept
     probs = [m.predict(data.x_val, batch_size=4096, verbose=0) for m in models]
     chosen = greedy_selection(probs, data.y_val, size)
     members = tuple((pool[i].label, w) for i, w in zip(chosen.members, chosen.weights, strict=True))

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,30 @@ def _restore_point() -> tuple[str | None, int, float, str | None]:
 
 
 _FROZEN: list[bool] = []
+_GRAVEYARD: list[queue.SimpleQueue] = []
+
+
+def _bury(remains: Any) -> None:
+    """Let a background thread drop the last references to a finished trial's objects.
+
+    Freeing a stopped trial's state (the frames of ``model.fit`` with its model,
+    datasets and traced functions) sometimes waits 1-5 s inside TensorFlow, with no CPU
+    used (measured: ~1 in 4 trials on Fashion-MNIST). On the trial's thread that wait
+    holds up the worker's hand-over to the next trial (Tune's ``reset`` joins the
+    thread); here it overlaps the next trial instead. The references are held until the
+    trial's thread has ended, so the trial's thread is never the one that frees them."""
+    if not _GRAVEYARD:
+        graves: queue.SimpleQueue = queue.SimpleQueue()
+
+        def dig() -> None:
+            while True:
+                thread, item = graves.get()
+                thread.join()
+                del thread, item  # the wait happens here, off the trial's thread
+
+        threading.Thread(target=dig, name="dnn-sweep-graveyard", daemon=True).start()
+        _GRAVEYARD.append(graves)
+    _GRAVEYARD[0].put((threading.current_thread(), remains))
 
 
 def _freeze_imports() -> None:
@@ -101,6 +127,7 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
             if done:
                 result["resumed_from_epoch"] = done
         if last:
+            _bury(model)  # a completed trial's model is freed off the hand-over path
             result[FINISHED_FLAG] = True
             result["stop_reason"] = "max_epochs" if epoch >= max_epochs else "patience"
         improved = metrics["val_accuracy"] > best
@@ -131,8 +158,9 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
             initial_epoch=done,
             tensorboard=tensorboard,
         )
-    except SystemExit:  # Tune stopped the trial (scheduler, budget) inside tune.report
+    except SystemExit as stop:  # Tune stopped the trial (scheduler, budget) in tune.report
         _trace("stopped", entered)
+        _bury(stop.__traceback__)  # its frames hold the trial's model, data and functions
         raise
     finally:
         if restore_dir:
