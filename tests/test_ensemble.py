@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.helpers import run_cli, trial_runs
 from trainables.ensemble import average_model, greedy_selection, members_of
 
 Y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
@@ -94,9 +90,9 @@ def test_sweep_registers_the_ensemble_it_logs(tmp_path):
 
     from trainables.data import load_dataset
 
-    sweep = str(Path(sys.executable).parent / "sweep")
-    cmd = [
-        sweep,
+    proc = run_cli(
+        "sweep",
+        tmp_path,
         "dataset=digits",
         "search_space=keras_tuner",
         "trials=6",
@@ -109,18 +105,10 @@ def test_sweep_registers_the_ensemble_it_logs(tmp_path):
         "ensemble.candidates=6",
         "tracking.uri=sqlite:///ens.db",
         "ray.storage_path=ray_results",
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
-    client = MlflowClient(f"sqlite:///{tmp_path / 'ens.db'}")
-    exp = client.get_experiment_by_name("ens")
-    parent = next(
-        r
-        for r in client.search_runs([exp.experiment_id])
-        if r.data.tags.get("sweep.role") == "parent"
-    )
+    (parent,), _ = trial_runs(MlflowClient(f"sqlite:///{tmp_path / 'ens.db'}"), "ens")
     metrics, params = parent.data.metrics, parent.data.params
     members = [m.rsplit(":", 1) for m in params["ensemble.members"].split(",")]
     assert len(members) == metrics["ensemble_members"] >= 2, proc.stdout
