@@ -54,6 +54,8 @@ def _bury(remains: Any) -> None:
     holds up the worker's hand-over to the next trial (Tune's ``reset`` joins the
     thread); here it overlaps the next trial instead. The references are held until the
     trial's thread has ended, so the trial's thread is never the one that frees them."""
+    if threading.current_thread() is threading.main_thread():
+        return  # not a Tune trial thread: it never ends, so it frees its own objects
     if not _GRAVEYARD:
         graves: queue.SimpleQueue = queue.SimpleQueue()
 
