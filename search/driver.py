@@ -317,11 +317,10 @@ def _finish(
     model = final.model
     test = score(model, data.x_test, data.y_test, settings.mc_dropout_samples)
     test_loss, test_accuracy = test["loss"], test["accuracy"]
-    ensemble_metrics: dict[str, float] = {}
     ensemble_params: dict[str, Any] = {}
     if len(final.members) > 1:
         alone = score(final.best_trial_model, data.x_test, data.y_test)
-        ensemble_metrics = {
+        ensemble_metrics: dict[str, float] = {
             "ensemble_val_accuracy": final.val_accuracy,
             "ensemble_members": len(final.members),
             "best_trial_test_accuracy": alone["accuracy"],

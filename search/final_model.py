@@ -32,7 +32,6 @@ class FinalModel:
 @dataclass(frozen=True)
 class Candidate:
     label: str
-    val_accuracy: float
     checkpoint: Any
 
 
@@ -63,7 +62,7 @@ def candidates(results: Any, best_trial_id: str, limit: int) -> list[Candidate]:
             (
                 -float(frame[METRIC].max()),
                 trial_id != best_trial_id,
-                Candidate(f"trial-{trial_id}", float(frame[METRIC].max()), checkpoint),
+                Candidate(f"trial-{trial_id}", checkpoint),
             )
         )
     found.sort(key=lambda row: row[:2])

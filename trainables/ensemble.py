@@ -29,7 +29,8 @@ class Selection:
     val_loss: float
 
 
-def _scores(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def accuracy_and_loss(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Accuracy and mean negative log-likelihood of class probabilities ``probs``."""
     picked = np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)
     return float(np.mean(probs.argmax(axis=1) == y)), float(-np.mean(np.log(picked)))
 
@@ -41,11 +42,11 @@ def greedy_selection(val_probs: Sequence[np.ndarray], y_val: np.ndarray, size: i
         raise ValueError("no candidates to select from")
     picks = [0]
     total = np.asarray(val_probs[0], dtype=np.float64)
-    best_key = _key(*_scores(total, y_val))
+    best_key = _key(*accuracy_and_loss(total, y_val))
     best_len = 1
     for _ in range(size - 1):
         keys = [
-            _key(*_scores((total + p) / (len(picks) + 1), y_val)) for p in val_probs
+            _key(*accuracy_and_loss((total + p) / (len(picks) + 1), y_val)) for p in val_probs
         ]  # the first of equal keys wins: the better-ranked candidate
         i = max(range(len(keys)), key=lambda k: (keys[k], -k))
         picks.append(i)

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from trainables.ensemble import members_of
+from trainables.ensemble import accuracy_and_loss, members_of
 
 _DROPOUT = (keras.layers.Dropout, keras.layers.AlphaDropout)
 
@@ -50,12 +50,8 @@ def score(
 ) -> dict[str, float]:
     """accuracy, loss (NLL) and entropy; with ``mc_samples`` the MC-dropout ones too."""
     probs = model.predict(x, batch_size=2048, verbose=0)
-    picked = np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)
-    scores = {
-        "accuracy": float(np.mean(probs.argmax(axis=1) == y)),
-        "loss": float(-np.mean(np.log(picked))),
-        "entropy": mean_entropy(probs),
-    }
+    accuracy, loss = accuracy_and_loss(probs, y)
+    scores = {"accuracy": accuracy, "loss": loss, "entropy": mean_entropy(probs)}
     if mc_samples > 0:  # an ensemble: its members' MC-dropout probabilities, weighted
         mc = sum(w * mc_predict(m, x, mc_samples) for m, w in members_of(model))
         scores["mc_accuracy"] = float(np.mean(mc.argmax(axis=1) == y))
