@@ -48,13 +48,12 @@ def collect(out: Path, seed: int, launched_wall: float) -> dict[str, Any]:
     runs = client.search_runs([exp.experiment_id], max_results=50000)
     parent = next(r for r in runs if r.data.tags.get("sweep.role") == "parent")
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    points, busy, setup, epochs = [], 0.0, 0.0, 0
+    points, busy, epochs = [], 0.0, 0
     for c in children:
         for m in client.get_metric_history(c.info.run_id, "val_accuracy"):
             points.append((m.timestamp / 1000 - launched_wall, m.value))
         seconds = client.get_metric_history(c.info.run_id, "epoch_seconds")
         busy += sum(m.value for m in seconds)
-        setup += sum(m.value for m in client.get_metric_history(c.info.run_id, "setup_seconds"))
         epochs += len(seconds)
     finished = sum(
         c.data.tags.get("trial_status") in ("completed", "stopped_early") for c in children
@@ -65,7 +64,6 @@ def collect(out: Path, seed: int, launched_wall: float) -> dict[str, Any]:
         "trials_finished": finished,
         "epochs": epochs,
         "busy_seconds": busy,  # training + validation
-        "setup_seconds": setup,  # in the trials, before their first epoch (model build...)
         "test_accuracy": parent.data.metrics.get("test_accuracy"),  # the registered model
         "best_trial_test_accuracy": parent.data.metrics.get("best_trial_test_accuracy"),
         "ensemble_members": parent.data.metrics.get("ensemble_members", 1),
