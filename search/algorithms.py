@@ -12,8 +12,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search.errors import ConfigError
 from search.space import SearchSpace
-
-METRIC, MODE = "val_accuracy", "max"
+from trainables.task import Objective
 
 
 def make_sampler(options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
@@ -39,20 +38,26 @@ def make_sampler(options: dict[str, Any], seed: int) -> optuna.samplers.BaseSamp
 
 
 def make_searcher(
-    space: SearchSpace, options: dict[str, Any], seed: int, max_concurrent: int
+    space: SearchSpace,
+    options: dict[str, Any],
+    seed: int,
+    max_concurrent: int,
+    objective: Objective,
 ) -> Searcher:
-    """OptunaSearch over the define-by-run space, capped at ``max_concurrent`` trials."""
+    """OptunaSearch over the define-by-run space, capped at ``max_concurrent`` trials,
+    optimizing ``objective``."""
     searcher = OptunaSearch(
         space=space.define_by_run,
-        metric=METRIC,
-        mode=MODE,
+        metric=objective.metric,
+        mode=objective.mode,
         sampler=make_sampler(options, seed),
     )
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 
 def make_scheduler(options: dict[str, Any], max_epochs: int) -> TrialScheduler:
-    """ASHA over epochs (``training_iteration``), or FIFO (no scheduler stopping)."""
+    """ASHA over epochs (``training_iteration``), or FIFO (no scheduler stopping). The
+    metric and mode ASHA ranks trials by come from the Tuner (the sweep's objective)."""
     opts = dict(options)
     name = opts.pop("name")
     if name == "fifo":

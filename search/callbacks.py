@@ -15,20 +15,30 @@ from ray.tune.experiment import Trial
 
 from tracking import SweepRecorder, TrialOutcome
 
-# Keys of a Tune result that are learning-curve metrics worth recording per epoch.
-EPOCH_METRICS = (
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
+# Per-epoch values besides Keras' metrics: the learning rate and momentum in force, and
+# where a trial's time goes besides training (see search/trainable.py).
+EPOCH_EXTRAS = (
     "lr",
     "momentum",
     "epoch_seconds",
-    # where a trial's time goes besides training (see search/trainable.py)
     "setup_seconds",
     "checkpoint_seconds",
     "report_seconds",
 )
+
+
+def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The learning-curve values of a Tune result: every validation metric Keras
+    reported and its training twin (``loss``/``val_loss``, ``auc``/``val_auc``,
+    ``rmse``/``val_rmse``..., also a user model's own), plus ``EPOCH_EXTRAS``."""
+    out = {}
+    for key, value in result.items():
+        wanted = key in EPOCH_EXTRAS or key.startswith("val_") or f"val_{key}" in result
+        if wanted and isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = float(value)
+    return out
+
+
 # Set by the trainable on the report of its last epoch (max_epochs or patience reached).
 FINISHED_FLAG = "trial_finished"
 
@@ -99,7 +109,7 @@ class MLflowTrialCallback(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
-        metrics = {k: result[k] for k in EPOCH_METRICS if k in result}
+        metrics = epoch_metrics(result)
         step = int(result.get("epoch", result["training_iteration"]))
         self.recorder.log_epoch(trial.trial_id, metrics, step=step)
         tags = {

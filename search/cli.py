@@ -1,7 +1,10 @@
-"""`sweep` and `sweep-lr-find`: Hydra command lines over the same configs.
+"""`sweep`, `sweep-lr-find` and `sweep-report`: thin command lines over the Python API.
 
-Compose the config, validate it, run. Bad input (config, data files, tracking backend)
-ends with exit status 2 and one line naming the offending key or file, never a traceback.
+Hydra composes the config (packaged ``conf/`` plus ``-cd``/``--config-dir``/
+``hydra.searchpath``; ``-m`` runs one sweep per combination). The whole command line is
+composed once first, so bad input (an unknown option or key, a bad value, a missing data
+file, an unreachable tracking backend) ends with exit status 2 and one line naming it,
+never a traceback; a sweep that ran but kept nothing exits 1.
 """
 
 from __future__ import annotations
@@ -9,28 +12,24 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from search.config import check_command_line, conf_dir, to_plain
 from search.errors import ConfigError, NoResultError
 from tracking.recorder import TrackingError
-from trainables.data import DataError
+from trainables.errors import DataError
 
 USER_ERRORS = (ConfigError, DataError, TrackingError)
-
-
-def conf_dir() -> str:
-    """Where the configs are: inside the installed package (search/conf, see
-    pyproject.toml), or the checkout's top-level conf/."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return str(candidate)
-    raise RuntimeError(f"dnn-sweep configs not found next to {here}")
+# Multirun jobs that failed, as "overrides: message" (the command exits 1 if any did).
+_FAILED: list[str] = []
+# Sweeps this process has started: the first one's time budget counts from the process'
+# start (imports and Ray start-up included, as a user reads "10 minutes").
+_STARTED: list[float] = []
 
 
 def _quiet_libraries() -> None:
@@ -39,6 +38,8 @@ def _quiet_libraries() -> None:
     # MLflow prints two "View run ... at URL" lines per run it closes (URL = the tracking
     # URI, credentials included); the sweep prints its own summary with the UI link.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # MLflow draws a progress bar for every artifact copy (the model, the report)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("alembic", "mlflow", "ray", "ray.tune", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # warns for every trial stopped before its first epoch (no result file): the sweep
@@ -46,28 +47,10 @@ def _quiet_libraries() -> None:
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
-def load_settings(cfg: DictConfig, need_suggestion: bool = True) -> Any:
-    """Validated settings; looks the lr finder's suggestion up in MLflow when the space
-    takes its learning-rate range from it."""
-    from search.settings import Settings, _absolute_sqlite
-    from search.space import SearchSpace
-    from tracking.health import check_reachable
-    from tracking.recorder import latest_lr_suggestion
-
-    raw = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(raw, dict)
-    suggestion = None
-    if SearchSpace.needs_lr_suggestion(raw.get("search_space")):
-        if need_suggestion:
-            uri = _absolute_sqlite(str((raw.get("tracking") or {}).get("uri")))
-            check_reachable(uri)
-            suggestion = latest_lr_suggestion(uri, str(raw.get("name")))
-        else:
-            suggestion = 1.0  # the finder itself does not use the range
-    return Settings.from_config(raw, lr_suggestion=suggestion)
-
-
-def _guarded(run: Callable[[], None], prog: str = "sweep") -> None:
+def _guarded(run: Callable[[], None], prog: str = "sweep", job: str | None = None) -> None:
+    """Run ``run``; bad input exits 2 (nothing ran), a sweep that kept nothing exits 1,
+    each with one line. In a multirun (``job`` names its overrides) the failure is
+    recorded instead, and the other jobs go on."""
     from tracking.secrets import install_log_filter
 
     _quiet_libraries()
@@ -75,27 +58,54 @@ def _guarded(run: Callable[[], None], prog: str = "sweep") -> None:
     try:
         run()
     except (*USER_ERRORS, NoResultError) as exc:
-        # bad input: 2 (nothing ran); a sweep that ran but kept nothing: 1
-        print(f"{prog}: error: {exc}", file=sys.stderr)  # stderr masks (install_log_filter)
+        where = f" [{job}]" if job is not None else ""
+        print(f"{prog}: error{where}: {exc}", file=sys.stderr)  # stderr masks secrets
+        if job is not None:
+            _FAILED.append(f"{job}: {exc}")
+            return
         sys.exit(1 if isinstance(exc, NoResultError) else 2)
+
+
+def _job() -> str | None:
+    """This job's overrides in a multirun, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    config = HydraConfig.get()
+    if config.mode != RunMode.MULTIRUN:
+        return None
+    return " ".join(config.overrides.task) or f"job {config.job.num}"
+
+
+def _started_at() -> float:
+    """Where this sweep's ``time_budget_s`` counts from."""
+    import psutil
+
+    now = time.time()
+    start = psutil.Process().create_time() if not _STARTED else now
+    _STARTED.append(now)
+    return start
 
 
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
 def _sweep(cfg: DictConfig) -> None:
     def run() -> None:
         from search.driver import format_summary, run_sweep
+        from search.settings import load_settings
 
-        print(format_summary(run_sweep(load_settings(cfg))))  # stdout masks secrets
+        settings = load_settings(to_plain(cfg))
+        print(format_summary(run_sweep(settings, started_at=_started_at())))  # masked
 
-    _guarded(run)
+    _guarded(run, job=_job())
 
 
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
 def _lr_find(cfg: DictConfig) -> None:
     def run() -> None:
         from search.lr_find import run_lr_find
+        from search.settings import load_settings
 
-        s = run_lr_find(load_settings(cfg, need_suggestion=False))
+        s = run_lr_find(load_settings(to_plain(cfg), need_suggestion=False))
         print(
             f"lr finder: loss turns up at lr {s.turning_lr:.3g}; suggested lr "
             f"{s.suggested_lr:.3g} ({s.steps} steps)\n"
@@ -103,27 +113,7 @@ def _lr_find(cfg: DictConfig) -> None:
             "a space takes its range from it with learning_rate: {lr_find: {low: 0.1, high: 3}}"
         )
 
-    _guarded(run)
-
-
-def check_group_choices(argv: list[str]) -> None:
-    """`group=option` overrides name a file of conf/<group>/: refuse an unknown one with
-    exit 2 and one line (Hydra's own message is several lines and exits 1)."""
-    conf = Path(conf_dir())
-    for arg in argv:
-        if arg.startswith("-") or "=" not in arg:
-            continue
-        key, value = arg.split("=", 1)
-        key = key.lstrip("+~")
-        if "." in key or "/" in key or not key or not (conf / key).is_dir():
-            continue
-        if not (conf / key / f"{value}.yaml").is_file():
-            allowed = ", ".join(sorted(p.stem for p in (conf / key).glob("*.yaml")))
-            print(
-                f"sweep: error: {key}={value}: unknown option; allowed are {allowed}",
-                file=sys.stderr,
-            )
-            sys.exit(2)
+    _guarded(run, prog="sweep-lr-find", job=_job())
 
 
 def report_main(argv: list[str] | None = None) -> None:
@@ -168,16 +158,26 @@ def report_main(argv: list[str] | None = None) -> None:
     _guarded(run, prog="sweep-report")
 
 
+def _main(app: Callable[[], None], prog: str) -> None:
+    argv = sys.argv[1:]
+    _guarded(lambda: check_command_line(argv), prog=prog)
+    app()
+    if _FAILED:
+        print(
+            f"{prog}: {len(_FAILED)} multirun job(s) failed: " + "; ".join(_FAILED),
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
 def main() -> None:
     """`sweep` console script."""
-    check_group_choices(sys.argv[1:])
-    _sweep()
+    _main(_sweep, "sweep")
 
 
 def lr_find_main() -> None:
     """`sweep-lr-find` console script."""
-    check_group_choices(sys.argv[1:])
-    _lr_find()
+    _main(_lr_find, "sweep-lr-find")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,21 @@
 """The sweep driver: settings -> data -> MLflow parent run -> Ray Tune -> best model.
 
-Reads top to bottom like Ray Tune's own examples; each argument comes from the config.
-Everything that can be checked (config, data, tracking backend) is checked before Ray
-starts, so a bad input costs seconds, not a cluster start-up.
+Reads top to bottom like Ray Tune's own examples: prepare (everything that can be
+checked: config, data, task, objective, tracking backend, before Ray starts, so a bad
+input costs seconds, not a cluster start-up), fit, select the final model, record it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from search.algorithms import METRIC, MODE, make_scheduler, make_searcher
+from search.algorithms import make_scheduler, make_searcher
 from search.callbacks import (
     MLflowTrialCallback,
     bind,
@@ -24,7 +24,7 @@ from search.callbacks import (
     trial_label,
     trial_params,
 )
-from search.errors import NoResultError
+from search.errors import ConfigError, NoResultError
 from search.final_model import FinalModel, final_model
 from search.progress import ProgressCallback, format_params
 from search.ray_runtime import check_address, start_ray
@@ -33,16 +33,27 @@ from search.sweep_state import find_state, write_state
 from search.trainable import run_trial
 from tracking import SweepRecorder, TrialOutcome
 from tracking.health import check_reachable
-from trainables.data import Dataset, load_dataset
+from trainables.data import Loaded, load_dataset
+from trainables.errors import DataError
+from trainables.task import Objective
 
 # What the logged model needs to be served; given explicitly because MLflow's
 # requirement inference costs seconds per log_model call.
-MODEL_REQUIREMENTS = ["tensorflow-cpu>=2.21", "keras>=3.15", "numpy"]
+MODEL_REQUIREMENTS = ["tensorflow-cpu>=2.21", "keras>=3.15", "numpy", "pandas"]
+
+
+@dataclass(frozen=True)
+class UserInputs:
+    """What the Python API can give besides the config: data already in memory (it
+    replaces the ``dataset`` group) and a model builder of the user's own."""
+
+    loaded: Loaded | None = None
+    builder: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
 class SweepSummary:
-    """What a finished sweep produced, for the CLI's summary and for tests."""
+    """What a finished sweep produced (the Python API returns it; the CLI prints it)."""
 
     name: str
     experiment_id: str
@@ -50,18 +61,76 @@ class SweepSummary:
     trials: dict[str, int]
     best_params: dict[str, Any]
     best_trial: str
-    best_val_accuracy: float
-    test_accuracy: float
-    test_loss: float
+    task: str
+    objective: str
+    mode: str
+    best_value: float
+    test: dict[str, float]
     model_uri: str
     tracking_uri: str
     seconds: float
     # The registered model's members, (trial label, weight); one for a single model.
     members: tuple[tuple[str, float], ...] = ()
-    best_trial_test_accuracy: float | None = None
+    best_trial_test: dict[str, float] = field(default_factory=dict)
 
 
-def _sweep_params(s: Settings, data: Dataset) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Plan:
+    """A checked sweep, ready to run: everything ``prepare`` found out before Ray."""
+
+    settings: Settings
+    data: Any
+    objective: Objective
+    algorithms: tuple[Any, Any] | None
+    folder: str | None = None
+    state: dict[str, Any] | None = None
+    builder: Callable[..., Any] | None = None
+
+
+def prepare(settings: Settings, inputs: UserInputs | None = None) -> Plan:
+    """Resume state, data, task, objective, searcher, scheduler and tracking backend,
+    all checked before Ray starts.
+
+    Raises:
+        ConfigError / DataError / TrackingError: naming the offending key or file.
+    """
+    inputs = inputs or UserInputs()
+    folder, state = None, None
+    if settings.resume:
+        folder, state = find_state(settings.storage_path, settings.name)
+        settings = Settings.from_config(
+            state["config"],
+            lr_suggestion=state["lr_suggestion"],
+            custom_params=inputs.builder is not None,
+        )
+    if settings.cluster_address is not None:
+        check_address(settings.cluster_address)
+    data = load_dataset(settings.dataset, settings.seed, settings.task, inputs.loaded)
+    objective = Objective.for_task(data.task, settings.objective_metric, settings.objective_mode)
+    settings.space.check_data(data.spec)
+    if inputs.builder is not None:
+        from search.user_model import check_builder, ship
+
+        ship(inputs.builder)
+        check_builder(inputs.builder, settings.space, data.spec, settings.seed)
+    algorithms = None
+    if state is None:  # built before Ray starts, so a bad option fails in seconds
+        algorithms = (
+            make_searcher(
+                settings.space,
+                settings.searcher,
+                settings.seed,
+                settings.max_concurrent,
+                objective,
+            ),
+            make_scheduler(settings.scheduler, settings.max_epochs),
+        )
+    check_reachable(settings.tracking_uri)
+    return Plan(settings, data, objective, algorithms, folder, state, inputs.builder)
+
+
+def _sweep_params(plan: Plan) -> dict[str, Any]:
+    s, data = plan.settings, plan.data
     sizes = data.sizes()
     return {
         "name": s.name,
@@ -73,7 +142,13 @@ def _sweep_params(s: Settings, data: Dataset) -> dict[str, Any]:
         "checkpoint_frequency": s.checkpoint_frequency,
         "seed": s.seed,
         "dataset": data.name,
+        "inputs": data.inputs.describe(),
+        "task": data.task.kind,
+        "task.classes": ",".join(data.task.classes)[:500],
+        "objective.metric": plan.objective.metric,
+        "objective.mode": plan.objective.mode,
         "search_space": s.space.name,
+        "model": "build_model (Python API)" if plan.builder else "mlp",
         "searcher": s.searcher["name"],
         "scheduler": s.scheduler["name"],
         "cpus_per_trial": s.cpus_per_trial,
@@ -113,51 +188,48 @@ def _outcome_counts(table: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _tuner(
-    settings: Settings,
-    trainable: Any,
-    folder: str | None,
-    data: Dataset,
-    algorithms: Any,
-) -> Any:
-    """A new Tuner with ``algorithms`` = (searcher, scheduler), or the one a killed sweep
-    left in ``folder`` (resume: Tune restores its own searcher and scheduler).
+def _budget(settings: Settings, started_at: float) -> float | None:
+    """``time_budget_s`` counts from ``started_at`` (the command's start, as a user reads
+    "10 minutes"); Ray's own clock starts at ``fit``, after imports, data and Ray."""
+    if settings.time_budget_s is None:
+        return None
+    return max(1.0, settings.time_budget_s - (time.time() - started_at))
 
-    ``time_budget_s`` counts from the command's (this process') start, as a user reads
-    "10 minutes": Ray's own clock starts at ``fit``, after imports, data loading and Ray
-    start-up.
-    """
-    import psutil
+
+def _tuner(plan: Plan, trainable: Any, budget: float | None) -> Any:
+    """A new Tuner with the plan's searcher and scheduler, or the one a killed sweep
+    left in ``plan.folder`` (resume: Tune restores its own searcher and scheduler)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
-    spent = time.time() - psutil.Process().create_time()
-    budget = None if settings.time_budget_s is None else max(1.0, settings.time_budget_s - spent)
-
+    settings, objective = plan.settings, plan.objective
     wrapped = tune.with_resources(
         tune.with_parameters(
             trainable,
-            data=data,
+            data=plan.data,
             settings={
                 "max_epochs": settings.max_epochs,
                 "seed": settings.seed,
                 "checkpoint_frequency": settings.checkpoint_frequency,
                 "tensorboard": settings.tensorboard,
+                "objective": (objective.metric, objective.mode),
+                "builder": plan.builder,
             },
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
-    if folder is not None:
+    if plan.folder is not None:
         return tune.Tuner.restore(
-            folder, trainable=wrapped, resume_unfinished=True, resume_errored=False
+            plan.folder, trainable=wrapped, resume_unfinished=True, resume_errored=False
         )
+    assert plan.algorithms is not None
     return tune.Tuner(
         wrapped,
         tune_config=tune.TuneConfig(
-            metric=METRIC,
-            mode=MODE,
-            search_alg=algorithms[0],
-            scheduler=algorithms[1],
+            metric=objective.metric,
+            mode=objective.mode,
+            search_alg=plan.algorithms[0],
+            scheduler=plan.algorithms[1],
             num_samples=settings.trials,
             time_budget_s=budget,
             reuse_actors=True,
@@ -172,12 +244,13 @@ def _tuner(
                     settings.trials,
                     max_epochs=settings.max_epochs,
                     budget_s=budget,
+                    objective=objective,
                 ),
             ],
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=settings.checkpoint_keep,
-                checkpoint_score_attribute=METRIC,
-                checkpoint_score_order=MODE,
+                checkpoint_score_attribute=objective.metric,
+                checkpoint_score_order=objective.mode,
             ),
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,
@@ -185,68 +258,77 @@ def _tuner(
     )
 
 
-def run_sweep(
-    settings: Settings, echo: Callable[[str], None] = print, trainable: Any = run_trial
-) -> SweepSummary:
-    """Run a whole sweep (or continue one: ``settings.resume``) and return its summary.
-
-    Raises:
-        ConfigError / DataError / TrackingError: bad input, before any trial starts.
-    """
-    from tracking.secrets import mask
-
-    started = time.monotonic()
-
-    def say(line: str) -> None:  # every line the sweep prints, credentials masked
-        echo(mask(line))
-
-    folder, state, algorithms = None, None, None
-    if settings.resume:
-        folder, state = find_state(settings.storage_path, settings.name)
-        settings = Settings.from_config(state["config"], lr_suggestion=state["lr_suggestion"])
-    else:  # built before Ray starts, so a bad searcher/scheduler option fails in seconds
-        algorithms = (
-            make_searcher(
-                settings.space, settings.searcher, settings.seed, settings.max_concurrent
-            ),
-            make_scheduler(settings.scheduler, settings.max_epochs),
-        )
-    if settings.cluster_address is not None:
-        check_address(settings.cluster_address)
-    data = load_dataset(settings.dataset, settings.seed)
-    check_reachable(settings.tracking_uri)
+def _open_records(plan: Plan, say: Callable[[str], None]) -> SweepRecorder:
+    """The sweep's MLflow parent run: a new one, or the one a resumed sweep left open."""
+    settings = plan.settings
     recorder = SweepRecorder(settings.tracking_uri, settings.name)
-    if state is not None:
-        recorder.attach(state["parent_run_id"])
-        say(f"Resuming sweep '{settings.name}' from {folder}")
+    if plan.state is not None:
+        recorder.attach(plan.state["parent_run_id"])
+        say(f"Resuming sweep '{settings.name}' from {plan.folder}")
     else:
         recorder.start_sweep(
-            params=_sweep_params(settings, data),
+            params=_sweep_params(plan),
             tags={"sweep.name": settings.name},
             config_yaml=yaml.safe_dump(settings.resolved, sort_keys=False),
         )
     bind(recorder)
+    return recorder
+
+
+def _announce(plan: Plan, recorder: SweepRecorder, say: Callable[[str], None]) -> None:
+    s, data = plan.settings, plan.data
     say(
-        f"Sweep '{settings.name}': {settings.trials} trials of search space "
-        f"'{settings.space.name}' on {data.name} {data.sizes()}, {settings.searcher['name']} + "
-        f"{settings.scheduler['name']}, {settings.max_concurrent} at a time; "
-        f"MLflow run {recorder.parent_run_id} at {settings.tracking_uri}"
+        f"Sweep '{s.name}': {data.task.kind} on {data.name} ({data.inputs.describe()}, "
+        f"{data.sizes()}), optimizing {plan.objective.metric} ({plan.objective.mode}); "
+        f"{s.trials} trials of search space '{s.space.name}', {s.searcher['name']} + "
+        f"{s.scheduler['name']}, {s.max_concurrent} at a time; "
+        f"MLflow run {recorder.parent_run_id} at {s.tracking_uri}"
     )
+    for note in data.notes:
+        say(f"  {note}")
+
+
+def run_sweep(
+    settings: Settings,
+    echo: Callable[[str], None] = print,
+    trainable: Any = run_trial,
+    inputs: UserInputs | None = None,
+    started_at: float | None = None,
+) -> SweepSummary:
+    """Run a whole sweep (or continue one: ``settings.resume``) and return its summary.
+    ``started_at`` (wall-clock seconds) is where ``time_budget_s`` counts from (default:
+    now).
+
+    Raises:
+        ConfigError / DataError / TrackingError: bad input, before any trial starts.
+        NoResultError: the sweep ran but no trial finished an epoch.
+    """
+    from tracking.secrets import mask
+
+    started = time.monotonic()
+    started_at = time.time() if started_at is None else started_at
+
+    def say(line: str) -> None:  # every line the sweep prints, credentials masked
+        echo(mask(line))
+
+    plan = prepare(settings, inputs)
+    recorder = _open_records(plan, say)
+    _announce(plan, recorder, say)
 
     import ray
 
-    start_ray(settings)
+    owns_ray = start_ray(plan.settings)
     status = "FAILED"
     try:
-        tuner = _tuner(settings, trainable, folder, data, algorithms)
-        if state is None:
+        tuner = _tuner(plan, trainable, _budget(plan.settings, started_at))
+        if plan.state is None:
             write_state(
                 _tune_folder(tuner),
                 {
-                    "config": settings.resolved,
-                    "lr_suggestion": settings.lr_suggestion,
+                    "config": plan.settings.resolved,
+                    "lr_suggestion": plan.settings.lr_suggestion,
                     "parent_run_id": recorder.parent_run_id,
-                    "tracking_uri": settings.tracking_uri,
+                    "tracking_uri": plan.settings.tracking_uri,
                 },
             )
         cpu_before = time.process_time()
@@ -257,31 +339,16 @@ def run_sweep(
         table = _trial_table(results)
         recorder.reconcile(table)
         counts = _outcome_counts(table)
-        if all(r.metrics.get(METRIC) is None for r in results):
-            budget = (
-                f"; time_budget_s={settings.time_budget_s:g} may be too short (it includes "
-                f"start-up: {time.monotonic() - started:.0f} s so far)"
-                if settings.time_budget_s is not None
-                else ""
-            )
-            raise NoResultError(
-                f"no trial finished an epoch ({len(table)} trials, {counts['failed']} failed: "
-                f"see the trial runs' error tags in MLflow){budget}"
-            )
-        best = results.get_best_result(METRIC, MODE, scope="all")
-        best_val = float(best.metrics_dataframe[METRIC].max())
+        best = _best(plan, results, table, counts, started)
         final = final_model(
             results,
-            str(best.metrics.get("trial_id", "?")),
-            best.get_best_checkpoint(METRIC, MODE),
-            best_val,
-            data,
-            settings.ensemble_size,
-            settings.ensemble_candidates,
+            best,
+            plan.data,
+            plan.objective,
+            plan.settings.ensemble_size,
+            plan.settings.ensemble_candidates,
         )
-        summary = _finish(
-            settings, recorder, data, best, best_val, final, counts, started, driver_cpu
-        )
+        summary = _finish(plan, recorder, final, best, counts, started, driver_cpu)
         status = "FINISHED"
         return summary
     except KeyboardInterrupt:
@@ -290,7 +357,38 @@ def run_sweep(
     finally:
         if status != "FINISHED":
             recorder.finish_sweep({}, {}, status=status)
-        ray.shutdown()
+        if owns_ray:
+            ray.shutdown()
+
+
+def _best(
+    plan: Plan, results: Any, table: list[dict[str, Any]], counts: dict[str, int], started: float
+) -> tuple[str, Any, float, dict[str, Any]]:
+    """(trial id, best checkpoint, best objective value, params) of the best trial.
+
+    Raises:
+        NoResultError: no trial finished an epoch.
+    """
+    objective, settings = plan.objective, plan.settings
+    if all(r.metrics.get(objective.metric) is None for r in results):
+        budget = (
+            f"; time_budget_s={settings.time_budget_s:g} may be too short (it includes "
+            f"start-up: {time.monotonic() - started:.0f} s so far)"
+            if settings.time_budget_s is not None
+            else ""
+        )
+        raise NoResultError(
+            f"no trial finished an epoch ({len(table)} trials, {counts['failed']} failed: "
+            f"see the trial runs' error tags in MLflow){budget}"
+        )
+    best = results.get_best_result(objective.metric, objective.mode, scope="all")
+    value = objective.best_of(best.metrics_dataframe[objective.metric].tolist())
+    return (
+        str(best.metrics.get("trial_id", "?")),
+        best.get_best_checkpoint(objective.metric, objective.mode),
+        value,
+        dict(sorted(best.config.items())),
+    )
 
 
 def _tune_folder(tuner: Any) -> str:
@@ -299,58 +397,53 @@ def _tune_folder(tuner: Any) -> str:
     return str(Path(config.storage_path) / config.name)
 
 
+def _scores(plan: Plan, final: FinalModel) -> tuple[dict[str, float], dict[str, float]]:
+    """The registered model's test metrics, and the best trial's own (the same unless
+    the registered model is an ensemble). The test split is read here, once."""
+    from trainables.evaluate import score
+
+    data, samples = plan.data, plan.settings.mc_dropout_samples
+    x_test, y_test = data.split("test")
+    test = score(final.model, x_test, y_test, data.task, samples)
+    if len(final.members) > 1:
+        return test, score(final.best_trial_model, x_test, y_test, data.task)
+    return test, test
+
+
 def _finish(
-    settings: Settings,
+    plan: Plan,
     recorder: SweepRecorder,
-    data: Dataset,
-    best: Any,
-    best_val: float,
     final: FinalModel,
+    best: tuple[str, Any, float, dict[str, Any]],
     counts: dict[str, int],
     started: float,
     driver_cpu: float,
 ) -> SweepSummary:
-    """Score the registered model (and the best trial's own, when they differ) on the
-    test set, log and register it."""
-    from trainables.evaluate import score
-
-    model = final.model
-    test = score(model, data.x_test, data.y_test, settings.mc_dropout_samples)
-    test_loss, test_accuracy = test["loss"], test["accuracy"]
-    ensemble_params: dict[str, Any] = {}
+    """Score the registered model on the test set, log and register it, write the
+    report and close the parent run."""
+    settings, objective = plan.settings, plan.objective
+    test, alone = _scores(plan, final)
+    model_uri = _register(plan, recorder, final.model)
+    extra_params: dict[str, Any] = {}
+    extra: dict[str, float] = {f"best_trial_test_{objective.name}": alone[objective.name]}
     if len(final.members) > 1:
-        alone = score(final.best_trial_model, data.x_test, data.y_test)
-        ensemble_metrics: dict[str, float] = {
-            "ensemble_val_accuracy": final.val_accuracy,
+        extra |= {
+            f"ensemble_{objective.metric}": final.val_score,
             "ensemble_members": len(final.members),
-            "best_trial_test_accuracy": alone["accuracy"],
         }
-        ensemble_params = {
-            "ensemble.members": ",".join(f"{label}:{w:.3g}" for label, w in final.members)
-        }
-    else:
-        ensemble_metrics = {"best_trial_test_accuracy": test_accuracy}
-    example = data.x_test[:5].astype("float32")
-    model_uri, _ = recorder.log_keras_model(
-        model,
-        settings.registered_model,
-        input_example=example,
-        output_example=model.predict(example, verbose=0),
-        pip_requirements=MODEL_REQUIREMENTS,
-    )
-    best_params = dict(sorted(best.config.items()))
-    _log_report(settings, recorder)
+        extra_params["ensemble.members"] = ",".join(f"{t}:{w:.3g}" for t, w in final.members)
+    _log_report(plan, recorder)
     recorder.finish_sweep(
         metrics={
-            "best_val_accuracy": best_val,
+            f"best_{objective.metric}": best[2],
             **{f"test_{k}": v for k, v in test.items()},
-            **ensemble_metrics,
+            **extra,
             "trials_completed": counts["completed"],
             "trials_stopped_early": counts["stopped_early"],
             "trials_failed": counts["failed"],
             "driver_cpu_seconds": driver_cpu,
         },
-        params={f"best.{k}": v for k, v in best_params.items()} | ensemble_params,
+        params={f"best.{k}": v for k, v in best[3].items()} | extra_params,
     )
     assert recorder.experiment_id is not None and recorder.parent_run_id is not None
     return SweepSummary(
@@ -358,20 +451,50 @@ def _finish(
         experiment_id=recorder.experiment_id,
         parent_run_id=recorder.parent_run_id,
         trials=counts,
-        best_params=best_params,
-        best_trial=f"trial-{best.metrics.get('trial_id', '?')}",
-        best_val_accuracy=best_val,
-        test_accuracy=float(test_accuracy),
-        test_loss=float(test_loss),
+        best_params=best[3],
+        best_trial=f"trial-{best[0]}",
+        task=plan.data.task.kind,
+        objective=objective.metric,
+        mode=objective.mode,
+        best_value=best[2],
+        test=test,
         model_uri=model_uri,
         tracking_uri=settings.tracking_uri,
         seconds=time.monotonic() - started,
         members=final.members,
-        best_trial_test_accuracy=ensemble_metrics["best_trial_test_accuracy"],
+        best_trial_test=alone,
     )
 
 
-def _log_report(settings: Settings, recorder: SweepRecorder) -> None:
+def _register(plan: Plan, recorder: SweepRecorder, model: Any) -> str:
+    """Log ``model`` to the parent run as a SavedModel (tables: inside a pyfunc that
+    takes raw rows) and register it; returns its URI."""
+    import tempfile
+
+    from tracking.models import keras_saver, table_saver
+    from trainables.evaluate import predict
+    from trainables.serving import ROWS, example_rows, export_table_model, output_names
+
+    data, name = plan.data, plan.settings.registered_model
+    if data.inputs.kind != "table":
+        example = example_rows(data)
+        saver = keras_saver(model, example, predict(model, example), MODEL_REQUIREMENTS)
+        return recorder.log_model(saver, name)[0]
+    with tempfile.TemporaryDirectory(prefix="dnn-sweep-export-") as tmp:
+        artifacts = export_table_model(model, data.spec, Path(tmp))
+        columns = [c.name for c in data.inputs.columns]
+        saver = table_saver(
+            artifacts,
+            columns,
+            output_names(data.spec),
+            [str(ROWS)],
+            MODEL_REQUIREMENTS,
+            input_example=example_rows(data),
+        )
+        return recorder.log_model(saver, name)[0]
+
+
+def _log_report(plan: Plan, recorder: SweepRecorder) -> None:
     """Plots and the leaderboard CSV, built from what MLflow holds, logged to the parent
     run under ``report/``. A figure that cannot be drawn is named in the report's
     README.txt and in the ``report_notes`` tag; the sweep's results stand regardless."""
@@ -380,8 +503,14 @@ def _log_report(settings: Settings, recorder: SweepRecorder) -> None:
     from search.report import build_report
     from tracking.runs import load_sweep
 
+    settings = plan.settings
     assert recorder.parent_run_id is not None
-    sweep = load_sweep(settings.tracking_uri, settings.name, recorder.parent_run_id)
+    sweep = load_sweep(
+        settings.tracking_uri,
+        settings.name,
+        recorder.parent_run_id,
+        objective=(plan.objective.metric, plan.objective.mode),
+    )
     with tempfile.TemporaryDirectory(prefix="dnn-sweep-report-") as tmp:
         notes = build_report(sweep, Path(tmp))
         recorder.log_artifacts(recorder.parent_run_id, tmp, "report")
@@ -389,20 +518,23 @@ def _log_report(settings: Settings, recorder: SweepRecorder) -> None:
         recorder.set_tags(recorder.parent_run_id, {"report_notes": "; ".join(notes)[:4000]})
 
 
+def _fmt_scores(scores: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if not k.startswith("mc_"))
+
+
 def _ensemble_lines(s: SweepSummary) -> list[str]:
     if len(s.members) < 2:
         return []
     members = ", ".join(f"{label} x{w:.2f}" for label, w in s.members)
     return [
-        f"Registered an ensemble of {len(s.members)} trials ({members}): test_accuracy "
-        f"{s.test_accuracy:.4f} (the best trial alone: {s.best_trial_test_accuracy:.4f})"
+        f"Registered an ensemble of {len(s.members)} trials ({members}): test "
+        f"{_fmt_scores(s.test)} (the best trial alone: {_fmt_scores(s.best_trial_test)})"
     ]
 
 
 def format_summary(s: SweepSummary) -> str:
     """The end-of-sweep report printed by the CLI."""
     c = s.trials
-    alone = s.test_accuracy if s.best_trial_test_accuracy is None else s.best_trial_test_accuracy
     ui = (
         f"mlflow ui --backend-store-uri {s.tracking_uri}"
         if not s.tracking_uri.startswith("http")
@@ -413,8 +545,8 @@ def format_summary(s: SweepSummary) -> str:
             f"Sweep '{s.name}' done in {s.seconds:.0f} s: {sum(c.values())} trials "
             f"({c['completed']} completed, {c['stopped_early']} stopped early, "
             f"{c['failed']} failed)",
-            f"Best {s.best_trial}: val_accuracy {s.best_val_accuracy:.4f}, "
-            f"test_accuracy {alone:.4f}",
+            f"Best {s.best_trial}: {s.objective} {s.best_value:.4f} ({s.task}, "
+            f"{s.mode}); test {_fmt_scores(s.best_trial_test)}",
             f"  params: {format_params(s.best_params)}",
             *_ensemble_lines(s),
             f"MLflow: experiment '{s.name}' (id {s.experiment_id}), parent run {s.parent_run_id}",
@@ -422,3 +554,6 @@ def format_summary(s: SweepSummary) -> str:
             f"Compare runs: {ui}  -> open #/experiments/{s.experiment_id}/runs",
         ]
     )
+
+
+__all__ = ["ConfigError", "DataError", "SweepSummary", "UserInputs", "format_summary", "run_sweep"]

@@ -1,7 +1,7 @@
 """The model a sweep registers: the best trial's, or a greedy ensemble of the best trials'.
 
-With ``ensemble.size`` > 1 the ``ensemble.candidates`` trials with the best validation
-accuracy are loaded from their best checkpoints, greedy ensemble selection
+With ``ensemble.size`` > 1 the ``ensemble.candidates`` trials with the best objective
+are loaded from their best checkpoints, greedy ensemble selection
 (``trainables.ensemble``) picks members and weights on the validation set, and their
 average becomes one Keras model, registered like a single one. The test set is only
 used afterwards, to score it.
@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.algorithms import METRIC, MODE
 from search.trainable import MODEL_FILE
-from trainables.data import Dataset
+from trainables.task import Objective
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class FinalModel:
     model: Any
     best_trial_model: Any
     members: tuple[tuple[str, float], ...]
-    val_accuracy: float
+    val_score: float  # the objective of the registered model on the validation split
 
 
 @dataclass(frozen=True)
@@ -37,30 +36,33 @@ class Candidate:
 
 def load_checkpoint_model(checkpoint: Any) -> Any:
     """The Keras model saved in a trial's checkpoint."""
-    import keras
-
-    import trainables.layers  # noqa: F401 - registers the custom layers and schedules
-    import trainables.schedules  # noqa: F401
+    from trainables.train import load_checkpoint
 
     with checkpoint.as_directory() as folder:
-        return keras.saving.load_model(Path(folder) / MODEL_FILE)
+        return load_checkpoint(str(Path(folder) / MODEL_FILE))
 
 
-def candidates(results: Any, best_trial_id: str, limit: int) -> list[Candidate]:
-    """The ``limit`` trials with the best validation accuracy that kept a checkpoint,
-    best first (the sweep's best trial first among equals)."""
+def candidates(
+    results: Any, best_trial_id: str, limit: int, objective: Objective
+) -> list[Candidate]:
+    """The ``limit`` trials with the best objective that kept a checkpoint, best first
+    (the sweep's best trial first among equals)."""
     found = []
     for result in results:
         frame = result.metrics_dataframe
-        if frame is None or METRIC not in frame or frame[METRIC].isna().all():
+        metric = objective.metric
+        if frame is None or metric not in frame or frame[metric].isna().all():
             continue
-        checkpoint = result.get_best_checkpoint(METRIC, MODE)
+        try:
+            checkpoint = result.get_best_checkpoint(metric, objective.mode)
+        except RuntimeError:  # "No checkpoint exists": stopped before its first one
+            continue
         if checkpoint is None:
             continue
         trial_id = str(result.metrics.get("trial_id", "?"))
         found.append(
             (
-                -float(frame[METRIC].max()),
+                objective.sort_key(objective.best_of(frame[metric].tolist())),
                 trial_id != best_trial_id,
                 Candidate(f"trial-{trial_id}", checkpoint),
             )
@@ -71,32 +73,36 @@ def candidates(results: Any, best_trial_id: str, limit: int) -> list[Candidate]:
 
 def final_model(
     results: Any,
-    best_trial_id: str,
-    best_checkpoint: Any,
-    best_val: float,
-    data: Dataset,
+    best: tuple[str, Any, float, Any],
+    data: Any,
+    objective: Objective,
     size: int,
     limit: int,
 ) -> FinalModel:
     """The best trial's model (``size`` 1), or the greedy ensemble of up to ``size``
-    picks among the ``limit`` best trials, chosen on ``data``'s validation split."""
-    best = load_checkpoint_model(best_checkpoint)
+    picks among the ``limit`` best trials, chosen on ``data``'s validation split.
+    ``best`` is (trial id, best checkpoint, best objective value, params) of the best
+    trial."""
+    best_trial_id, best_checkpoint, best_value = best[:3]
+    model = load_checkpoint_model(best_checkpoint)
     label = f"trial-{best_trial_id}"
-    pool = candidates(results, best_trial_id, limit) if size > 1 else []
+    pool = candidates(results, best_trial_id, limit, objective) if size > 1 else []
     if len(pool) < 2:
-        return FinalModel(best, best, ((label, 1.0),), best_val)
+        return FinalModel(model, model, ((label, 1.0),), best_value)
     from trainables.ensemble import average_model, greedy_selection
+    from trainables.evaluate import predict, ranking
 
-    models, kept = [best], [pool[0]]
+    models, kept = [model], [pool[0]]
     for candidate in pool[1:]:
         try:
             models.append(load_checkpoint_model(candidate.checkpoint))
             kept.append(candidate)
         except (OSError, ValueError):  # a checkpoint gone from storage: not a candidate
             continue
-    pool = kept
-    probs = [m.predict(data.x_val, batch_size=4096, verbose=0) for m in models]
-    chosen = greedy_selection(probs, data.y_val, size)
-    members = tuple((pool[i].label, w) for i, w in zip(chosen.members, chosen.weights, strict=True))
-    model = average_model([models[i] for i in chosen.members], chosen.weights)
-    return FinalModel(model, best, members, chosen.val_accuracy)
+    x_val, y_val = data.split("val")
+    outputs = [predict(m, x_val) for m in models]
+    chosen = greedy_selection(outputs, ranking(data.task, objective, y_val), size)
+    members = tuple((kept[i].label, w) for i, w in zip(chosen.members, chosen.weights, strict=True))
+    averaged = average_model([models[i] for i in chosen.members], chosen.weights)
+    sign = 1.0 if objective.mode == "max" else -1.0
+    return FinalModel(averaged, model, members, sign * chosen.score[0])

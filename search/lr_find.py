@@ -48,7 +48,7 @@ def run_lr_find(settings: Settings, echo: Callable[[str], None] = print) -> LrFi
 
     opts = settings.lr_find
     params = probe_params(settings)
-    data = load_dataset(settings.dataset, settings.seed)
+    data = load_dataset(settings.dataset, settings.seed, settings.task)
     check_reachable(settings.tracking_uri)
     recorder = SweepRecorder(settings.tracking_uri, settings.name)
     run_id = recorder.start_run(

@@ -1,7 +1,7 @@
 """What the user sees while a sweep runs.
 
 In a terminal: a live panel (Rich) redrawn as results arrive — trials running /
-completed / stopped early / failed, each running trial's epoch and val_accuracy, the best
+completed / stopped early / failed, each running trial's epoch and objective metric, the best
 trial so far with its params, elapsed time and an estimate of what is left.
 Anywhere else (CI, a log file, a pipe): one plain line every ``interval`` seconds and
 whenever a trial ends, so logs stay readable and grep-able.
@@ -18,8 +18,10 @@ from typing import Any, TextIO
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from search.algorithms import METRIC
 from search.callbacks import FINISHED_FLAG, trial_label
+from trainables.task import Objective
+
+DEFAULT_OBJECTIVE = Objective("val_accuracy", "max")
 
 
 def _fmt(value: Any) -> str:
@@ -46,6 +48,7 @@ class SweepProgress:
     max_epochs: int
     budget_s: float | None = None
     started: float = 0.0
+    objective: Objective = DEFAULT_OBJECTIVE
     counts: dict[str, int] = field(
         default_factory=lambda: {"completed": 0, "stopped": 0, "failed": 0}
     )
@@ -77,7 +80,7 @@ class SweepProgress:
         )
         if self.best is not None:
             value, label, params = self.best
-            text += f" | best {METRIC} {value:.4f} {label}: {format_params(params)}"
+            text += f" | best {self.objective.metric} {value:.4f} {label}: {format_params(params)}"
         return text
 
     def panel(self, now: float) -> Any:
@@ -100,7 +103,7 @@ class SweepProgress:
             (f"{self.counts['failed']} failed", "red"),
         )
         table = Table(box=None, pad_edge=False, header_style="dim")
-        for column in ("trial", "epoch", METRIC, "params"):
+        for column in ("trial", "epoch", self.objective.metric, "params"):
             table.add_column(column, overflow="fold")
         for label, (epoch, value, params) in sorted(self.running.items()):
             table.add_row(
@@ -117,7 +120,7 @@ class SweepProgress:
             parts.append(
                 Text.assemble(
                     ("best ", "dim"),
-                    (f"{METRIC} {value:.4f} ", "bold green"),
+                    (f"{self.objective.metric} {value:.4f} ", "bold green"),
                     (f"{label}: ", ""),
                     (format_params(params), "dim"),
                 )
@@ -138,11 +141,12 @@ class ProgressCallback(Callback):
         max_epochs: int = 0,
         budget_s: float | None = None,
         live: bool | None = None,
+        objective: Objective = DEFAULT_OBJECTIVE,
     ) -> None:
         self.stream = stream or sys.stdout
         self.clock = clock
         self.interval = interval
-        self.state = SweepProgress(total, max_epochs, budget_s, started=clock())
+        self.state = SweepProgress(total, max_epochs, budget_s, clock(), objective)
         self.live_view = self.stream.isatty() if live is None else live
         self.last_print = -float("inf")
         self._live: Any = None
@@ -169,10 +173,12 @@ class ProgressCallback(Callback):
 
     def on_trial_result(self, iteration, trials, trial: Trial, result: dict, **info):
         label = trial_label(trial)
-        value = result.get(METRIC)
+        objective = self.state.objective
+        value = result.get(objective.metric)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         self.state.running[label] = (epoch, value, dict(trial.config))
-        if value is not None and (self.state.best is None or value > self.state.best[0]):
+        best = self.state.best
+        if value is not None and (best is None or objective.better(value, best[0])):
             self.state.best = (float(value), label, dict(trial.config))
         self._show(force=self.live_view)
 

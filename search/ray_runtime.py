@@ -47,14 +47,18 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         ) from exc
 
 
-def start_ray(settings: Settings) -> None:
+def start_ray(settings: Settings) -> bool:
     """Local: Ray with exactly this machine's CPUs (GPUs detected), its services bound to
     127.0.0.1 (nothing reachable from the network), the dashboard off or on
     ``cluster.dashboard_host`` (127.0.0.1 unless the user opts in). Remote: join
-    ``cluster.address``."""
+    ``cluster.address``. A Ray this process already runs (a notebook's, a test
+    session's) is used as it is. Returns whether Ray was started here (then the caller
+    shuts it down)."""
     import ray
 
     _env_defaults()
+    if ray.is_initialized():
+        return False
     common = {"log_to_driver": False, "configure_logging": True, "logging_level": "ERROR"}
     if settings.cluster_address is None:
         ray.init(
@@ -67,7 +71,7 @@ def start_ray(settings: Settings) -> None:
             _node_ip_address="127.0.0.1",
             **common,
         )
-        return
+        return True
     check_address(settings.cluster_address)
     try:
         ray.init(address=settings.cluster_address, **common)
@@ -75,3 +79,4 @@ def start_ray(settings: Settings) -> None:
         raise ConfigError(
             f"cluster.address={settings.cluster_address}: cannot join ({str(exc)[:200]})"
         ) from exc
+    return True

@@ -2,11 +2,11 @@
 
 Files (all logged to the parent run under ``report/``):
 
-- ``leaderboard.csv``           every trial ranked by best val_accuracy, with its params;
-- ``learning_curves.png``       val_accuracy and val_loss vs epoch of the top trials;
-- ``optimization_history.png``  each trial's best val_accuracy in start order + best so far;
+- ``leaderboard.csv``           every trial ranked by its best objective, with its params;
+- ``learning_curves.png``       the objective and val_loss vs epoch of the top trials;
+- ``optimization_history.png``  each trial's best objective in start order + best so far;
 - ``param_importances.png/.html``   fANOVA importances (Optuna's evaluator);
-- ``parallel_coordinates.png/.html`` params vs val_accuracy.
+- ``parallel_coordinates.png/.html`` params vs the objective.
 
 Importances and parallel coordinates come from Optuna's visualization module, fed with
 a study rebuilt from the records (numbers spanning more than two decades are shown on a
@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tracking.runs import SweepRecord, TrialRecord, leaderboard
+from tracking.runs import DEFAULT_OBJECTIVE, SweepRecord, TrialRecord, leaderboard
 
 TOP_K = 5
 # Every file a full report holds (README.txt besides).
@@ -56,17 +56,24 @@ def write_leaderboard(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
+def _objective(trials: list[TrialRecord]) -> tuple[str, str]:
+    return trials[0].objective if trials else DEFAULT_OBJECTIVE
+
+
 def _ranked(trials: list[TrialRecord]) -> list[TrialRecord]:
-    scored = [t for t in trials if not math.isnan(t.best_val_accuracy)]
-    return sorted(scored, key=lambda t: -t.best_val_accuracy)
+    scored = [t for t in trials if not math.isnan(t.best)]
+    sign = 1 if _objective(trials)[1] == "min" else -1
+    return sorted(scored, key=lambda t: sign * t.best)
 
 
 def plot_learning_curves(trials: list[TrialRecord], path: Path, top_k: int = TOP_K) -> None:
     import matplotlib.pyplot as plt
 
+    metric = _objective(trials)[0]
+    shown = (metric, "val_loss") if metric != "val_loss" else ("val_loss", "loss")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for i, t in enumerate(_ranked(trials)[:top_k]):
-        for ax, metric in zip(axes, ("val_accuracy", "val_loss"), strict=True):
+        for ax, metric in zip(axes, shown, strict=True):
             curve = t.curves.get(metric, [])
             ax.plot(
                 [s for s, _ in curve],
@@ -74,15 +81,15 @@ def plot_learning_curves(trials: list[TrialRecord], path: Path, top_k: int = TOP
                 marker="o",
                 ms=3,
                 color=f"C{i}",
-                label=f"#{i + 1} {t.name} ({t.best_val_accuracy:.4f})",
+                label=f"#{i + 1} {t.name} ({t.best:.4g})",
             )
-    for ax, metric in zip(axes, ("val_accuracy", "val_loss"), strict=True):
+    for ax, metric in zip(axes, shown, strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    axes[0].set_title(f"Top {top_k} trials: validation accuracy")
-    axes[1].set_title("validation loss")
-    axes[0].legend(fontsize=7, loc="lower right")
+    axes[0].set_title(f"Top {top_k} trials: {shown[0]}")
+    axes[1].set_title(shown[1])
+    axes[0].legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -91,12 +98,14 @@ def plot_learning_curves(trials: list[TrialRecord], path: Path, top_k: int = TOP
 def plot_history(trials: list[TrialRecord], path: Path) -> None:
     import matplotlib.pyplot as plt
 
+    metric, mode = _objective(trials)
     xs = list(range(1, len(trials) + 1))
-    ys = [t.best_val_accuracy for t in trials]
-    best, running = -math.inf, []
+    ys = [t.best for t in trials]
+    pick = min if mode == "min" else max
+    best, running = math.nan, []
     for y in ys:
-        best = max(best, y) if not math.isnan(y) else best
-        running.append(best if math.isfinite(best) else math.nan)
+        best = y if math.isnan(best) else (pick(best, y) if not math.isnan(y) else best)
+        running.append(best)
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
     colors = {"completed": "C0", "stopped_early": "C1", "failed": "C3"}
     for status, color in colors.items():
@@ -104,10 +113,10 @@ def plot_history(trials: list[TrialRecord], path: Path) -> None:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=18, color=color, label=status)
     ax.step(xs, running, where="post", color="k", lw=1.2, label="best so far")
     ax.set_xlabel("trial (start order)")
-    ax.set_ylabel("best val_accuracy of the trial")
+    ax.set_ylabel(f"best {metric} of the trial")
     ax.set_title("Optimization history")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -144,7 +153,8 @@ def rebuild_study(trials: list[TrialRecord]) -> Any:
         else:
             distributions[k] = CategoricalDistribution(sorted({str(v) for v in vs}))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize")
+    mode = _objective(trials)[1]
+    study = optuna.create_study(direction="minimize" if mode == "min" else "maximize")
     for t in scored:
         params, dists = {}, {}
         for k, dist in distributions.items():
@@ -153,9 +163,7 @@ def rebuild_study(trials: list[TrialRecord]) -> Any:
             v = _value(t.params[k])
             params[k] = str(v) if isinstance(dist, CategoricalDistribution) else v
             dists[k] = dist
-        study.add_trial(
-            optuna.trial.create_trial(params=params, distributions=dists, value=t.best_val_accuracy)
-        )
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.best))
     return study
 
 
@@ -227,20 +235,22 @@ def format_leaderboard(sweep: SweepRecord, name: str, top: int) -> str:
     counts: dict[str, int] = {}
     for t in sweep.trials:
         counts[t.status] = counts.get(t.status, 0) + 1
-    test = sweep.metrics.get("test_accuracy")
+    metric = sweep.objective[0]
+    name_only = metric.removeprefix("val_")
+    test = sweep.metrics.get(f"test_{name_only}")
     lines = [
         f"Sweep '{name}' (parent run {sweep.parent_run_id}, {sweep.parent_status.lower()}): "
         f"{len(rows)} trials ("
         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         + ")"
-        + (f"; best model test_accuracy {test:.4f}" if test is not None else ""),
+        + (f"; best model test_{name_only} {test:.4f}" if test is not None else ""),
     ]
     if constant:
         lines.append("fixed: " + " ".join(f"{k}={v}" for k, v in constant.items()))
-    header = ["rank", "trial", "status", "epochs", "best_val_acc", *searched]
+    header = ["rank", "trial", "status", "epochs", f"best_{metric}", *searched]
     table = [header]
     for r in rows[:top]:
-        best = r["best_val_accuracy"]
+        best = r[f"best_{metric}"]
         table.append(
             [
                 str(r["rank"]),

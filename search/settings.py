@@ -160,6 +160,31 @@ def _tensorboard(tb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     }
 
 
+def _task(value: Any) -> str:
+    from trainables.task import TASKS
+
+    if value not in ("auto", *TASKS):
+        raise ConfigError(f"task={value!r}: allowed are auto, {', '.join(TASKS)}")
+    return str(value)
+
+
+def _objective(opts: Mapping[str, Any]) -> dict[str, str | None]:
+    """``objective.metric`` (a ``val_`` metric; null = the task's natural one) and
+    ``objective.mode`` (min, max, or null = the metric's own direction); checked
+    against the task once the data is loaded (``Objective.for_task``)."""
+    if not isinstance(opts, Mapping) or set(opts) - {"metric", "mode"}:
+        raise ConfigError("objective: must be {metric: NAME or null, mode: min, max or null}")
+    metric, mode = opts.get("metric"), opts.get("mode")
+    if metric is not None and (not isinstance(metric, str) or not metric.startswith("val_")):
+        raise ConfigError(
+            f"objective.metric={metric!r}: must be a validation metric (val_loss, "
+            "val_accuracy, val_auc, val_rmse, val_mae), or null for the task's own"
+        )
+    if mode not in (None, "min", "max"):
+        raise ConfigError(f"objective.mode={mode!r}: allowed are min, max (or null)")
+    return {"objective_metric": metric, "objective_mode": mode}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a sweep needs, checked. ``resolved`` keeps the full config for MLflow."""
@@ -193,12 +218,22 @@ class Settings:
     dashboard_host: str = "127.0.0.1"
     ensemble_size: int = 1
     ensemble_candidates: int = 10
+    task: str = "auto"
+    objective_metric: str | None = None
+    objective_mode: str | None = None
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], lr_suggestion: float | None = None) -> Settings:
+    def from_config(
+        cls,
+        cfg: Mapping[str, Any],
+        lr_suggestion: float | None = None,
+        custom_params: bool = False,
+    ) -> Settings:
         """Validate a resolved config dict (``OmegaConf.to_container(cfg, resolve=True)``).
 
         ``lr_suggestion``: the learning-rate finder's result, for spaces that use it.
+        ``custom_params``: a user's ``build_model`` takes params of its own, so the space
+        may name params our builder does not know.
 
         Raises:
             ConfigError: naming the first invalid key and what is allowed.
@@ -266,6 +301,7 @@ class Settings:
             space=SearchSpace.from_config(
                 cfg.get("search_space"),
                 lr_suggestion=lr_suggestion,  # type: ignore[arg-type]
+                custom_params=custom_params,
             ),
             searcher=_options(cfg, "searcher", SEARCHERS),
             scheduler=_options(cfg, "scheduler", SCHEDULERS),
@@ -276,4 +312,25 @@ class Settings:
             tensorboard=_tensorboard(cfg.get("tensorboard") or {}, name),
             ensemble_size=_positive_int(ensemble, "size", "ensemble.size"),
             ensemble_candidates=_positive_int(ensemble, "candidates", "ensemble.candidates"),
+            task=_task(cfg.get("task", "auto")),
+            **_objective(cfg.get("objective") or {}),
         )
+
+
+def load_settings(
+    raw: Mapping[str, Any], need_suggestion: bool = True, custom_params: bool = False
+) -> Settings:
+    """Validated settings from a composed, plain config; looks the lr finder's
+    suggestion up in MLflow when the space takes its learning-rate range from it."""
+    from tracking.health import check_reachable
+    from tracking.recorder import latest_lr_suggestion
+
+    suggestion = None
+    if SearchSpace.needs_lr_suggestion(raw.get("search_space")):
+        if need_suggestion:
+            uri = _absolute_sqlite(str((raw.get("tracking") or {}).get("uri")))
+            check_reachable(uri)
+            suggestion = latest_lr_suggestion(uri, str(raw.get("name")))
+        else:
+            suggestion = 1.0  # the finder itself does not use the range
+    return Settings.from_config(raw, lr_suggestion=suggestion, custom_params=custom_params)

@@ -16,9 +16,11 @@ from typing import Any
 import optuna
 
 from search.errors import ConfigError
-from trainables.params import PARAMS, SELU_RULES, ParamRule
+from trainables.params import PARAMS, SELU_RULES, ParamRule, data_has
 
 Scalar = bool | int | float | str | None
+# The rule of a param only a user's build_model knows: any value, lists allowed.
+CUSTOM = ParamRule("floats", "a param of your build_model", per_layer=True)
 CLIP_PARAMS = ("clipvalue", "clipnorm", "global_clipnorm")
 
 
@@ -216,11 +218,14 @@ class SearchSpace:
         config: Mapping[str, Any],
         key: str = "search_space",
         lr_suggestion: float | None = None,
+        custom_params: bool = False,
     ) -> SearchSpace:
         """Parse and validate the ``search_space`` config group.
 
         ``lr_suggestion`` is the learning-rate finder's result, for params that take
-        their range from it (``lr_find: {low: 0.1, high: 3}``).
+        their range from it (``lr_find: {low: 0.1, high: 3}``). ``custom_params``: a
+        user's ``build_model`` reads params of its own; names our registry does not know
+        are then accepted with any value their distribution allows.
 
         Raises:
             ConfigError: naming the offending key, for any invalid entry.
@@ -240,27 +245,29 @@ class SearchSpace:
         for name, spec in raw.items():
             pkey = f"{key}.params.{name}"
             rule = PARAMS.get(str(name))
-            if rule is None:
+            if rule is None and not custom_params:
                 raise ConfigError(
-                    f"{pkey}: unknown hyperparameter; allowed are {', '.join(PARAMS)}"
+                    f"{pkey}: unknown hyperparameter; allowed are {', '.join(PARAMS)} "
+                    "(or any name, with a build_model of your own: see the Python API)"
                 )
             param = Param(
                 str(name),
-                _parse_distribution(pkey, spec, rule, lr_suggestion),
+                _parse_distribution(pkey, spec, rule or CUSTOM, lr_suggestion),
                 when=_parse_when(pkey, spec, seen),
-                per_layer=_parse_per_layer(pkey, spec, seen, rule),
+                per_layer=_parse_per_layer(pkey, spec, seen, rule or CUSTOM),
             )
             for value in param.distribution.values_to_check():
-                if not rule.accepts(value):
+                if rule is not None and not rule.accepts(value):
                     raise ConfigError(
                         f"{pkey}: {value!r} is not allowed; {name} must be {rule.allowed()}"
                     )
             params.append(param)
             seen[param.name] = param
-        _check_selu(key, params)
-        _check_applies(key, params)
-        _check_exclusive(key, params)
-        _check_constants(key, params)
+        ours = [p for p in params if p.name in PARAMS]
+        _check_selu(key, ours)
+        _check_applies(key, ours)
+        _check_exclusive(key, ours)
+        _check_constants(key, ours)
         return cls(str(config.get("name", "custom")), tuple(params))
 
     def define_by_run(self, trial: optuna.Trial) -> dict[str, Scalar]:
@@ -300,6 +307,22 @@ class SearchSpace:
     def fixed(self) -> dict[str, Any]:
         """The params fixed for every trial (e.g. the model the lr finder probes)."""
         return _fixed(self.params)
+
+    def check_data(self, spec: Any, key: str = "search_space") -> None:
+        """Refuse params that would have no effect on this data (``regression_loss`` for
+        a classifier, ``embedding_dim`` without categorical columns).
+
+        Raises:
+            ConfigError: naming the param and what the data is.
+        """
+        for p in self.params:
+            rule = PARAMS.get(p.name)
+            if rule is not None and rule.needs and not data_has(rule.needs, spec):
+                what = {"regression": "task=regression", "categorical": "categorical columns"}
+                raise ConfigError(
+                    f"{key}.params.{p.name}: only has an effect with {what[rule.needs]}; "
+                    f"this data is {spec.task.kind}, {spec.inputs.describe()}"
+                )
 
     @staticmethod
     def needs_lr_suggestion(config: Any) -> bool:

@@ -2,8 +2,8 @@
 
 This is the only place where a trial touches Ray: it sizes TensorFlow to the CPUs and
 GPU share Ray gave the trial, turns each epoch into a ``tune.report``, checkpoints the
-model (every ``checkpoint.frequency`` epochs, whenever validation accuracy improves, and
-at the last epoch), and resumes from the latest checkpoint when Tune restarts the trial
+model (every ``checkpoint.frequency`` epochs, whenever the objective improves, and at the
+last epoch), and resumes from the latest checkpoint when Tune restarts the trial
 (a retry after a lost node, an ASHA/PBT resume, or ``sweep resume=true``).
 """
 
@@ -17,24 +17,27 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 from ray import tune
 
 from search.callbacks import FINISHED_FLAG
-from trainables.data import Dataset
+from trainables.task import Objective
+
+if TYPE_CHECKING:
+    from trainables.train import TrainingData
 
 MODEL_FILE = "model.keras"
 META_FILE = "trial_state.json"
 
 
-def _restore_point() -> tuple[str | None, int, float, str | None]:
-    """(model path, epochs done, best val_accuracy, folder to clean) of the trial's
+def _restore_point(objective: Objective) -> tuple[str | None, int, float, str | None]:
+    """(model path, epochs done, best objective value, folder to clean) of the trial's
     latest checkpoint, or nothing when the trial starts fresh."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return None, 0, -math.inf, None
+        return None, 0, objective.worst, None
     local = tempfile.mkdtemp(prefix="dnn-sweep-restore-")
     checkpoint.to_directory(local)
     meta = json.loads(Path(local, META_FILE).read_text())
@@ -85,9 +88,11 @@ def _freeze_imports() -> None:
         _FROZEN.append(True)
 
 
-def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -> None:
+def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, Any]) -> None:
     """Train one configuration. ``data`` arrives through Ray's object store (shared,
-    zero-copy, never reloaded); ``settings`` holds the sweep-wide trial options.
+    zero-copy, never reloaded; or a streaming view that reads through Ray Data);
+    ``settings`` holds the sweep-wide trial options (``objective`` as (metric, mode),
+    and a user's ``builder`` if any).
 
     Besides the learning curves, each report carries where the trial's time went:
     ``setup_seconds`` (entry -> first epoch, on the first report), ``checkpoint_seconds``
@@ -106,7 +111,8 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
     node = context.get_node_id()
     max_epochs = int(settings["max_epochs"])
     every = int(settings.get("checkpoint_frequency", 1))
-    model_path, done, best, restore_dir = _restore_point()
+    objective = Objective(*settings["objective"])
+    model_path, done, best, restore_dir = _restore_point(objective)
     _freeze_imports()
     tensorboard = settings.get("tensorboard")
     if tensorboard:  # one folder per trial, kept across retries and resumes
@@ -132,8 +138,9 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
             _bury(model)  # a completed trial's model is freed off the hand-over path
             result[FINISHED_FLAG] = True
             result["stop_reason"] = "max_epochs" if epoch >= max_epochs else "patience"
-        improved = metrics["val_accuracy"] > best
-        best = max(best, metrics["val_accuracy"])
+        improved = objective.better(metrics[objective.metric], best)
+        if improved:
+            best = metrics[objective.metric]
         if not (improved or last or epoch % every == 0):
             costs["checkpoint_seconds"] = 0.0
             reported = time.perf_counter()
@@ -155,10 +162,12 @@ def run_trial(config: dict[str, Any], data: Dataset, settings: dict[str, Any]) -
             data,
             max_epochs=max_epochs,
             on_epoch_end=on_epoch_end,
+            objective=objective,
             seed=int(settings["seed"]),
             resume_from=model_path,
             initial_epoch=done,
             tensorboard=tensorboard,
+            builder=settings.get("builder"),
         )
     except SystemExit as stop:  # Tune stopped the trial (scheduler, budget) in tune.report
         _trace("stopped", entered)

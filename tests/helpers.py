@@ -26,6 +26,31 @@ def run_cli(
     )
 
 
+def check_inputs(*argv: str) -> tuple[int, list[str]]:
+    """In-process, what ``sweep ARGV`` does before Ray starts (compose, validate, load
+    the data, check the task, objective and tracking backend): (exit code, 0 when
+    accepted; the non-empty stderr lines)."""
+    import io
+
+    from search.cli import _guarded
+    from search.config import check_command_line, compose_command_line, to_plain
+    from search.driver import prepare
+    from search.settings import load_settings
+
+    def run() -> None:
+        check_command_line(list(argv))
+        prepare(load_settings(to_plain(compose_command_line(list(argv)))))
+
+    err = io.StringIO()
+    code = 0
+    with contextlib.redirect_stderr(err):
+        try:
+            _guarded(run)
+        except SystemExit as stop:
+            code = int(stop.code or 0)
+    return code, [line for line in err.getvalue().splitlines() if line.strip()]
+
+
 def trial_runs(client, experiment: str):
     """(parent runs, child runs) of an experiment."""
     exp = client.get_experiment_by_name(experiment)

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omegaconf import OmegaConf
 
 from trainables.params import PARAMS
 
@@ -31,13 +30,9 @@ JUNK = st.one_of(NAME, st.integers(-5, 5).map(lambda i: f"x{i}"), st.just("Relu"
 @pytest.fixture(scope="module")
 def base_config() -> dict[str, Any]:
     """The composed default config (digits, the seed's space) as a plain dict."""
-    from hydra import compose, initialize_config_dir
+    from search.config import compose, to_plain
 
-    from search.cli import conf_dir
-
-    with initialize_config_dir(config_dir=conf_dir(), version_base=None):
-        cfg = compose("config", overrides=["dataset=digits", "search_space=keras_tuner"])
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return to_plain(compose(["dataset=digits", "search_space=keras_tuner"]))
 
 
 def _bad_bounds(draw) -> tuple[str, dict[str, Any]]:
@@ -131,14 +126,15 @@ def malformed_space(draw) -> tuple[dict[str, Any], str]:
 )
 @given(case=malformed_space())
 def test_malformed_space_exits_2_with_one_line_naming_the_key(base_config, case):
-    from search.cli import _guarded, load_settings
+    from search.cli import _guarded
+    from search.settings import load_settings
 
     space, name = case
     cfg = copy.deepcopy(base_config)
     cfg["search_space"] = space
     err = io.StringIO()
     with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
-        _guarded(lambda: load_settings(OmegaConf.create(cfg)))
+        _guarded(lambda: load_settings(cfg))
     assert exit_info.value.code == 2
     lines = err.getvalue().splitlines()
     assert len(lines) == 1, err.getvalue()

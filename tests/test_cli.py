@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import check_inputs
+
 
 def run(sweep_bin, cli_env, tmp_path, *args, timeout=120):
     return subprocess.run(
@@ -50,42 +52,70 @@ def test_cfg_job_shows_overrides(sweep_bin, cli_env, tmp_path):
     assert {"max_epochs", "max_concurrent", "seed"} <= set(cfg)
 
 
+BAD_INPUTS = [
+    (["trials=0"], "trials="),
+    (["dataset=mnist"], "dataset=mnist: unknown option; allowed are arrays, digits, fashion_mnist"),
+    (["searcher=grid"], "searcher=grid"),
+    (["experiment=nope"], "experiment=nope: unknown option; allowed are deep_20x100"),
+    (["trails=3"], "trails: unknown config key; did you mean trials?"),
+    (["dataset.validaton_size=3"], "dataset.validaton_size: unknown config key; did you mean"),
+    (["max_epochs=-1"], "max_epochs="),
+    (["max_concurrent=0"], "max_concurrent="),
+    (["search_space.params.activation=sigmoidal"], "search_space.params.activation"),
+    (["search_space.params.n_neurons.low=300"], "search_space.params.n_neurons"),
+    (["search_space.params.initializer=glorot_sideways"], "search_space.params.initializer"),
+    (["search_space.params.optimizer.choices=[sgd,adamx]"], "search_space.params.optimizer"),
+    (["++search_space.params.lr_schedule=warp"], "search_space.params.lr_schedule"),
+    (["search_space.params.learning_rate.low=0"], "search_space.params.learning_rate"),
+    (["search_space.params.n_hidden.low=0.5"], "search_space.params.n_hidden.low"),
+    (["search_space.params.optimizer.choices=[]"], "search_space.params.optimizer.choices"),
+    (
+        ["++search_space.params.momentum={type: float, low: 0.1, high: 0.9, when: {solver: sgd}}"],
+        "search_space.params.momentum.when.solver",
+    ),
+    (["++search_space.params.huber_delta=2.0"], "search_space.params.huber_delta"),
+    (["++search_space.params.embedding_dim=4"], "search_space.params.embedding_dim"),
+    (["trials=-3"], "trials="),
+    (["dataset=fashion_mnist", "dataset.path=/nonexistent/fm"], "dataset.path="),
+    (["tracking.uri=http://127.0.0.1:9"], "tracking.uri="),
+    (["cluster=remote", "cluster.address=127.0.0.1:9"], "cluster.address="),
+    (["trial.gpus=-1"], "trial.gpus="),
+    (["checkpoint.frequency=0"], "checkpoint.frequency="),
+    (["ensemble.size=0"], "ensemble.size="),
+    (["ensemble.candidates=-2"], "ensemble.candidates="),
+    (["dataset.split_seed=-1"], "dataset.split_seed="),
+    (["resume=true", "name=never-ran"], "resume=true name=never-ran"),
+    (["task=ordinal"], "task='ordinal': allowed are auto, multiclass"),
+    (["objective.metric=val_rmse"], "objective.metric=val_rmse: task multiclass reports"),
+    (["objective.metric=val_accuracy", "objective.mode=min"], "objective.mode=min"),
+    (["objective.metric=accuracy"], "objective.metric='accuracy'"),
+    (["--config-dir=/nonexistent/conf"], "--config-dir=/nonexistent/conf: no such folder"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line(tmp_path, monkeypatch, overrides, key):
+    """In-process, the steps `sweep` takes before Ray starts (the command line's own path
+    is covered below, once per kind of error)."""
+    import ray
+
+    monkeypatch.chdir(tmp_path)
+    code, lines = check_inputs("dataset=digits", "search_space=keras_tuner", *overrides)
+    assert code == 2, lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("sweep: error: ") and key in lines[0], lines[0]
+    assert "Traceback" not in lines[0] and not ray.is_initialized()
+
+
 @pytest.mark.parametrize(
     ("overrides", "key"),
     [
-        (["trials=0"], "trials="),
-        (["dataset=mnist"], "dataset=mnist: unknown option; allowed are digits, fashion_mnist"),
-        (["searcher=grid"], "searcher=grid"),
-        (["max_epochs=-1"], "max_epochs="),
-        (["max_concurrent=0"], "max_concurrent="),
-        (["search_space.params.activation=sigmoidal"], "search_space.params.activation"),
-        (["search_space.params.n_neurons.low=300"], "search_space.params.n_neurons"),
-        (["search_space.params.initializer=glorot_sideways"], "search_space.params.initializer"),
-        (["search_space.params.optimizer.choices=[sgd,adamx]"], "search_space.params.optimizer"),
-        (["++search_space.params.lr_schedule=warp"], "search_space.params.lr_schedule"),
-        (["search_space.params.learning_rate.low=0"], "search_space.params.learning_rate"),
-        (["search_space.params.n_hidden.low=0.5"], "search_space.params.n_hidden.low"),
-        (["search_space.params.optimizer.choices=[]"], "search_space.params.optimizer.choices"),
-        (
-            [
-                "++search_space.params.momentum="
-                "{type: float, low: 0.1, high: 0.9, when: {solver: sgd}}"
-            ],
-            "search_space.params.momentum.when.solver",
-        ),
-        (["trials=-3"], "trials="),
-        (["dataset=fashion_mnist", "dataset.path=/nonexistent/fm"], "dataset.path="),
-        (["tracking.uri=http://127.0.0.1:9"], "tracking.uri="),
-        (["cluster=remote", "cluster.address=127.0.0.1:9"], "cluster.address="),
-        (["trial.gpus=-1"], "trial.gpus="),
-        (["checkpoint.frequency=0"], "checkpoint.frequency="),
-        (["ensemble.size=0"], "ensemble.size="),
-        (["ensemble.candidates=-2"], "ensemble.candidates="),
-        (["dataset.split_seed=-1"], "dataset.split_seed="),
-        (["resume=true", "name=never-ran"], "resume=true name=never-ran"),
+        (["dataset=mnist"], "dataset=mnist: unknown option"),  # Hydra's composition
+        (["trials=0"], "trials="),  # the settings
+        (["dataset=table", "dataset.path=no.csv", "dataset.target=y"], "no.csv: no such file"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(sweep_bin, cli_env, tmp_path, overrides, key):
+def test_the_command_itself_exits_2_with_one_line(sweep_bin, cli_env, tmp_path, overrides, key):
     args = ["dataset=digits", "search_space=keras_tuner", *overrides]
     proc = run(sweep_bin, cli_env, tmp_path, *args)
     assert proc.returncode == 2, proc.stdout + proc.stderr

@@ -1,4 +1,5 @@
-"""IDX reader on small files written here, the Fashion-MNIST folder lookup, the splits."""
+"""IDX reader on small files written here, the Fashion-MNIST folder lookup, the splits
+of the built-in datasets, class filters and caps."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainables import data as data_mod
-from trainables.data import DataError, load_dataset, read_idx, validation_split
+from trainables import builtin as data_mod
+from trainables.builtin import read_idx
+from trainables.data import DataError, load_dataset
+from trainables.splits import random_keys, split_rows
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
@@ -82,7 +85,8 @@ def test_fashion_mnist_from_configured_path(tmp_path):
     )
     assert ds.sizes() == {"train": 32, "val": 8, "test": 10}
     assert ds.x_train.shape == (32, 784) and ds.x_train.dtype == np.uint8
-    assert ds.scale == 255.0 and ds.n_classes == 10
+    assert ds.inputs.scale == 255.0 and ds.inputs.pixels and ds.task.n_outputs == 10
+    assert ds.task.kind == "multiclass" and np.bincount(ds.y_val).max() == 1  # stratified
 
 
 def test_fashion_mnist_missing_files_say_how_to_get_them(tmp_path, monkeypatch):
@@ -103,16 +107,18 @@ def test_fashion_mnist_missing_files_say_how_to_get_them(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
 
 
-def test_validation_split_is_fixed_by_seed():
-    x = np.arange(100).reshape(100, 1)
-    y = np.arange(100)
-    a = validation_split(x, y, 20, seed=1)
-    b = validation_split(x, y, 20, seed=1)
-    c = validation_split(x, y, 20, seed=2)
+def test_split_is_fixed_by_seed_and_disjoint():
+    y = np.arange(100) % 4
+    a = split_rows(random_keys(100, 1), y, 10, 20)
+    b = split_rows(random_keys(100, 1), y, 10, 20)
+    c = split_rows(random_keys(100, 2), y, 10, 20)
     for u, v in zip(a, b, strict=True):
         np.testing.assert_array_equal(u, v)
-    assert not np.array_equal(a[3], c[3])
-    assert len(set(a[1]) & set(a[3])) == 0 and len(a[1]) == 80
+    assert not np.array_equal(a[1], c[1])
+    train, val, test = a
+    assert (len(train), len(val), len(test)) == (70, 20, 10)
+    assert not set(val) & set(test) and not set(train) & (set(val) | set(test))
+    assert sorted(np.bincount(y[val]).tolist()) == [5, 5, 5, 5]  # stratified
 
 
 def test_split_seed_fixes_the_split_whatever_the_sweep_seed():
@@ -130,8 +136,9 @@ def test_split_seed_fixes_the_split_whatever_the_sweep_seed():
 def test_digits_splits_are_disjoint_and_stratified():
     ds = load_dataset({"name": "digits", "test_size": 360, "validation_size": 288}, seed=0)
     assert ds.sizes() == {"train": 1149, "val": 288, "test": 360}
-    assert ds.input_dim == 64 and ds.scale == 16.0
+    assert ds.inputs.shape == (64,) and ds.inputs.scale == 16.0
     assert np.bincount(ds.y_test).min() >= 35  # stratified: ~36 per class
+    assert np.bincount(ds.y_val).min() >= 28  # validation too
 
 
 def test_unknown_dataset_and_bad_option():
@@ -139,12 +146,14 @@ def test_unknown_dataset_and_bad_option():
         load_dataset({"name": "mnist"}, seed=0)
     with pytest.raises(DataError, match="dataset.validation_size"):
         load_dataset({"name": "digits", "validation_size": 5000}, seed=0)
+    with pytest.raises(DataError, match="dataset.target: unknown option for dataset=digits"):
+        load_dataset({"name": "digits", "target": "y"}, seed=0)
 
 
 def test_class_filter_relabels_every_split():
     full = load_dataset({"name": "digits"}, seed=0)
     ds = load_dataset({"name": "digits", "classes": [5, 6, 7, 8, 9]}, seed=0)
-    assert ds.n_classes == 5 and ds.classes == (5, 6, 7, 8, 9)
+    assert ds.task.n_outputs == 5 and ds.task.classes == ("5", "6", "7", "8", "9")
     for y in (ds.y_train, ds.y_val, ds.y_test):
         assert set(np.unique(y)) == {0, 1, 2, 3, 4}
     assert len(ds.y_train) == int(np.isin(full.y_train, [5, 6, 7, 8, 9]).sum())
@@ -154,6 +163,9 @@ def test_class_filter_relabels_every_split():
         load_dataset({"name": "digits", "classes": [3, 3]}, seed=0)
     with pytest.raises(DataError, match="dataset.classes"):
         load_dataset({"name": "digits", "classes": [10]}, seed=0)
+    two = load_dataset({"name": "digits", "classes": [6, 5]}, seed=0)
+    assert two.task.kind == "binary" and two.task.classes == ("6", "5")  # 5 is positive
+    np.testing.assert_array_equal(two.x_test[two.y_test == 1], full.x_test[full.y_test == 5])
 
 
 def test_per_class_cap_applies_to_training_only():
@@ -171,5 +183,5 @@ def test_per_class_cap_applies_to_training_only():
 
 def test_feature_stats_come_from_the_training_split():
     ds = load_dataset({"name": "digits"}, seed=0)
-    np.testing.assert_allclose(ds.feature_mean, ds.x_train.astype(np.float32).mean(axis=0))
-    np.testing.assert_allclose(ds.feature_std, ds.x_train.astype(np.float32).std(axis=0))
+    np.testing.assert_allclose(ds.inputs.mean, ds.x_train.astype(np.float32).mean(axis=0))
+    np.testing.assert_allclose(ds.inputs.std, ds.x_train.astype(np.float32).std(axis=0))

@@ -7,8 +7,16 @@ import pytest
 
 from tests.helpers import run_cli, trial_runs
 from trainables.ensemble import average_model, greedy_selection, members_of
+from trainables.evaluate import ranking
+from trainables.task import Objective, Task
 
 Y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+TASK = Task("multiclass", ("0", "1", "2"))
+KEY = ranking(TASK, Objective("val_accuracy", "max"), Y)
+
+
+def accuracy(chosen) -> float:
+    return chosen.score[0]
 
 
 def _model(right: set[int], confidence: float = 0.9) -> np.ndarray:
@@ -29,9 +37,9 @@ def test_complementary_models_beat_the_best_alone():
     a = _model({0, 1, 2, 3, 4, 5})
     b = _model({3, 4, 5, 6, 7})
     c = _model({0, 1, 2})
-    chosen = greedy_selection([a, b, c], Y, size=5)
+    chosen = greedy_selection([a, b, c], KEY, size=5)
     assert chosen.members[0] == 0 and 1 in chosen.members
-    assert chosen.val_accuracy == 1.0 > float(np.mean(a.argmax(1) == Y)) == 0.75
+    assert accuracy(chosen) == 1.0 > float(np.mean(a.argmax(1) == Y)) == 0.75
     assert sum(chosen.weights) == pytest.approx(1.0)
     assert len(chosen.weights) == len(chosen.members)
 
@@ -39,17 +47,17 @@ def test_complementary_models_beat_the_best_alone():
 def test_no_gain_keeps_the_best_model_alone():
     perfect = _model(set(range(8)))
     worse = _model({0, 1, 2, 3, 4, 5})
-    chosen = greedy_selection([perfect, worse], Y, size=6)
+    chosen = greedy_selection([perfect, worse], KEY, size=6)
     assert chosen.members == (0,) and chosen.weights == (1.0,)
-    single = greedy_selection([worse, perfect], Y, size=1)
-    assert single.members == (0,) and single.val_accuracy == 0.75
+    single = greedy_selection([worse, perfect], KEY, size=1)
+    assert single.members == (0,) and accuracy(single) == 0.75
 
 
 def test_picks_with_replacement_become_weights():
     a = _model({0, 1, 2, 3, 4, 5}, 0.9)
     b = _model({2, 3, 4, 5, 6, 7}, 0.5)
-    chosen = greedy_selection([a, b], Y, size=10)
-    assert chosen.val_accuracy == 1.0 and chosen.members == (0, 1)
+    chosen = greedy_selection([a, b], KEY, size=10)
+    assert accuracy(chosen) == 1.0 and chosen.members == (0, 1)
     assert len(chosen.weights) == 2 and sum(chosen.weights) == pytest.approx(1.0)
     # the weights are counts of picks (with replacement) over at most 10 picks
     assert any(

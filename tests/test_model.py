@@ -13,22 +13,21 @@ from trainables.model import BuildContext, build_model, hidden_units, make_optim
 from trainables.params import PARAMS, resolve
 from trainables.registry import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from trainables.schedules import OneCycle, OneCycleMomentum, build_schedule
+from trainables.spec import DataSpec, InputSpec
+from trainables.task import Task
 from trainables.train import training_callbacks
 
 MEAN = np.linspace(0, 10, 8).astype("float32")
 STD = np.linspace(1, 2, 8).astype("float32")
 
 
+def data_spec(d: int = 8, classes: int = 3, scale: float = 16.0, pixels: bool = True) -> DataSpec:
+    inputs = InputSpec("features", (d,), scale, pixels=pixels, mean=MEAN[:d], std=STD[:d])
+    return DataSpec(inputs, Task("multiclass", tuple(str(i) for i in range(classes))))
+
+
 def ctx(**kw) -> BuildContext:
-    base = {
-        "input_dim": 8,
-        "n_classes": 3,
-        "input_scale": 16.0,
-        "feature_mean": MEAN,
-        "feature_std": STD,
-        "steps_per_epoch": 10,
-        "epochs": 10,
-    }
+    base = {"spec": data_spec(), "steps_per_epoch": 10, "epochs": 10}
     return BuildContext(**{**base, **kw})
 
 
@@ -40,8 +39,13 @@ def hidden_dense(model: keras.Model) -> list[keras.layers.Dense]:
     return [layer for layer in model.layers if layer.name.startswith("hidden_")]
 
 
+def body(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers without its input layer."""
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
 def kinds(model: keras.Model) -> list[str]:
-    return [type(layer).__name__ for layer in model.layers]
+    return [type(layer).__name__ for layer in body(model)]
 
 
 def lr_at(schedule, step: int) -> float:
@@ -58,13 +62,13 @@ def test_keras_tuner_params_build_the_seeds_model():
         "optimizer": "adam",
         "activation": "relu",
     }
-    model = build_model(params, BuildContext(784, 10, input_scale=255.0))
+    model = build_model(params, BuildContext(data_spec(784, 10, 255.0)))
     dense = hidden_dense(model)
     assert [d.units for d in dense] == [70, 70, 70]
     assert all(isinstance(d.kernel_initializer, keras.initializers.GlorotUniform) for d in dense)
     assert kinds(model) == ["Rescaling"] + ["Dense", "Activation"] * 3 + ["Dense"]
-    assert model.layers[0].scale == pytest.approx(1 / 255)
-    out = model.layers[-1]
+    assert body(model)[0].scale == pytest.approx(1 / 255)
+    out = body(model)[-1]
     assert out.units == 10 and out.activation.__name__ == "softmax"
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(model.optimizer.learning_rate) == pytest.approx(4.1e-4)
@@ -91,7 +95,7 @@ def test_per_layer_units_and_layer_shapes():
 def test_input_normalization_options():
     assert kinds(build(n_hidden=1))[0] == "Rescaling"
     model = build(n_hidden=1, input_norm="standardize")
-    norm = model.layers[0]
+    norm = body(model)[0]
     assert isinstance(norm, keras.layers.Normalization)
     np.testing.assert_allclose(np.ravel(norm.mean), MEAN)
     np.testing.assert_allclose(np.ravel(norm.variance), STD**2, rtol=1e-6)
@@ -150,21 +154,21 @@ def test_plain_activations(name):
 
 
 def test_parametric_activations():
-    leaky = build(n_hidden=1, activation="leaky_relu").layers[2]
+    leaky = body(build(n_hidden=1, activation="leaky_relu"))[2]
     assert isinstance(leaky, keras.layers.LeakyReLU)
     assert leaky.negative_slope == pytest.approx(0.01)  # the text's value (Keras: 0.3)
-    assert build(n_hidden=1, activation="leaky_relu", leaky_relu_alpha=0.2).layers[
+    assert body(build(n_hidden=1, activation="leaky_relu", leaky_relu_alpha=0.2))[
         2
     ].negative_slope == pytest.approx(0.2)
-    elu = build(n_hidden=1, activation="elu", elu_alpha=0.5).layers[2]
+    elu = body(build(n_hidden=1, activation="elu", elu_alpha=0.5))[2]
     assert isinstance(elu, keras.layers.ELU) and elu.alpha == pytest.approx(0.5)
-    assert isinstance(build(n_hidden=1, activation="prelu").layers[2], keras.layers.PReLU)
+    assert isinstance(body(build(n_hidden=1, activation="prelu"))[2], keras.layers.PReLU)
 
 
 def test_rrelu_random_in_training_mean_at_inference():
     from trainables.layers import RReLU
 
-    layer = build(n_hidden=1, activation="rrelu", rrelu_lower=0.1, rrelu_upper=0.3).layers[2]
+    layer = body(build(n_hidden=1, activation="rrelu", rrelu_lower=0.1, rrelu_upper=0.3))[2]
     assert isinstance(layer, RReLU) and (layer.lower, layer.upper) == (0.1, 0.3)
     x = -np.ones((1, 2000), dtype="float32")
     inference = keras.ops.convert_to_numpy(layer(x, training=False))
@@ -187,7 +191,7 @@ def test_batch_norm_before_and_after_activation():
     bn = [layer for layer in before.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert (bn[0].momentum, bn[0].epsilon) == (0.9, 1e-5)  # the text's values, not Keras'
     custom = build(n_hidden=1, batch_norm="after", bn_momentum=0.999, bn_epsilon=1e-3)
-    assert (custom.layers[3].momentum, custom.layers[3].epsilon) == (0.999, 1e-3)
+    assert (body(custom)[3].momentum, body(custom)[3].epsilon) == (0.999, 1e-3)
     assert "BatchNormalization" not in kinds(build(n_hidden=2))
 
 
@@ -204,7 +208,7 @@ def test_l1_l2_l1l2_on_kernels_not_biases():
     assert l1.bias_regularizer is None
     l2 = build(n_hidden=1, l2=0.01)
     assert type(hidden_dense(l2)[0].kernel_regularizer) is keras.regularizers.L2
-    assert type(l2.layers[-1].kernel_regularizer) is keras.regularizers.L2  # output too
+    assert type(body(l2)[-1].kernel_regularizer) is keras.regularizers.L2  # output too
     both = hidden_dense(build(n_hidden=1, l1=0.001, l2=0.01))[0].kernel_regularizer
     assert type(both) is keras.regularizers.L1L2
     assert (float(both.l1), float(both.l2)) == pytest.approx((0.001, 0.01))

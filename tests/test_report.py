@@ -80,10 +80,30 @@ def test_text_leaderboard(sweep):
         "trial",
         "status",
         "epochs",
-        "best_val_acc",
+        "best_val_accuracy",
         "learning_rate",
         "n_hidden",
         "optimizer",
     ]
     assert lines[3].split()[:5] == ["1", "trial-9", "stopped_early", "1", "0.9900"]
     assert lines[-1].startswith("... 7 more")
+
+
+def test_a_minimized_objective_ranks_lowest_first():
+    trials = [
+        TrialRecord(
+            f"r{i}",
+            f"trial-{i}",
+            "completed",
+            {"n_hidden": str(i)},
+            float(i),
+            {"val_rmse": [(1, 50.0 - i), (2, 40.0 - i)], "val_loss": [(1, 1.0), (2, 0.9)]},
+            objective=("val_rmse", "min"),
+        )
+        for i in range(4)
+    ]
+    rows = leaderboard(trials)
+    assert [r["trial"] for r in rows] == ["trial-3", "trial-2", "trial-1", "trial-0"]
+    assert rows[0]["best_val_rmse"] == 37.0 and rows[0]["epochs"] == 2
+    study = rebuild_study(trials)
+    assert study.direction.name == "MINIMIZE" and study.best_value == 37.0

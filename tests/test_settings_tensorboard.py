@@ -35,6 +35,7 @@ def test_bad_options_name_the_key(options, key):
 
 def test_train_writes_tensorboard_events(tmp_path):
     from trainables.data import load_dataset
+    from trainables.task import Objective
     from trainables.train import train
 
     data = load_dataset({"name": "digits", "validation_size": 200, "test_size": 200}, 0)
@@ -43,6 +44,7 @@ def test_train_writes_tensorboard_events(tmp_path):
         {"n_hidden": 1, "n_neurons": 8},
         data,
         max_epochs=2,
+        objective=Objective("val_accuracy", "max"),
         on_epoch_end=lambda e, m, model, last: seen.append(e),
         tensorboard={"log_dir": str(tmp_path / "tb"), "histogram_freq": 1, "profile_batch": 0},
     )

@@ -14,6 +14,7 @@ from search.space import (
     IntDistribution,
     SearchSpace,
 )
+from trainables.task import Objective
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -94,7 +95,9 @@ def test_ray_optuna_search_is_seeded(space_config):
     space = SearchSpace.from_config(space_config("keras_tuner"))
 
     def suggestions(seed: int) -> list[dict]:
-        searcher = make_searcher(space, {"name": "tpe", "n_startup_trials": 2}, seed, 4)
+        searcher = make_searcher(
+            space, {"name": "tpe", "n_startup_trials": 2}, seed, 4, Objective("val_accuracy", "max")
+        )
         out = []
         for i in range(6):
             cfg = searcher.suggest(f"t{i}")

@@ -9,12 +9,19 @@ def test_repeated_training_frees_each_runs_graphs():
     from tensorflow.python.framework import func_graph, ops
 
     from trainables.data import load_dataset
+    from trainables.task import Objective
     from trainables.train import train
 
     data = load_dataset({"name": "digits", "validation_size": 200, "test_size": 200}, 0)
 
     def run() -> None:
-        train({"n_hidden": 2, "n_neurons": 16}, data, max_epochs=1, on_epoch_end=lambda *a: None)
+        train(
+            {"n_hidden": 2, "n_neurons": 16},
+            data,
+            max_epochs=1,
+            on_epoch_end=lambda *a: None,
+            objective=Objective("val_accuracy", "max"),
+        )
 
     def graphs() -> int:
         gc.collect()

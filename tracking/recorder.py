@@ -8,15 +8,12 @@ explicit tracking URI: no global "active run" state shared between threads.
 from __future__ import annotations
 
 import enum
-import io
 import tempfile
 import time
-from collections.abc import Mapping
-from contextlib import redirect_stdout
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -101,7 +98,7 @@ class SweepRecorder:
             self._all_runs[trial_id] = run.info.run_id
             if run.info.status == "RUNNING":
                 self._trial_runs[trial_id] = run.info.run_id
-            history = self.client.get_metric_history(run.info.run_id, "val_accuracy")
+            history = self.client.get_metric_history(run.info.run_id, "loss")
             self._last_step[trial_id] = max((m.step for m in history), default=0)
             nodes = run.data.tags.get("nodes")
             self._nodes[trial_id] = set(nodes.split(",")) if nodes else set()
@@ -310,40 +307,18 @@ class SweepRecorder:
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, mask(text), artifact_file)
 
-    def log_keras_model(
-        self,
-        model: Any,
-        registered_model: str,
-        input_example: Any,
-        output_example: Any,
-        pip_requirements: list[str],
-    ) -> tuple[str, str]:
-        """Log ``model`` as a TensorFlow SavedModel to the parent run and register it.
-
-        Saved with MLflow's Keras flavor and ``save_exported_model=True`` (a real
-        SavedModel with a ``serving_default`` signature, loadable by pyfunc), uploaded to
-        the parent run's ``model/`` folder and registered as a new version; all through
-        this recorder's client, so no process-wide MLflow state is touched.
-        Requirements are given explicitly: inferring them costs seconds.
-        Returns (model URI, registered version).
-        """
+    def log_model(self, save: Callable[[str], None], registered_model: str) -> tuple[str, str]:
+        """Log an MLflow model to the parent run's ``model/`` folder and register it as a
+        new version of ``registered_model``; ``save(path)`` writes the model folder (see
+        ``tracking.models``). All through this recorder's client, so no process-wide
+        MLflow state is touched. Returns (model URI, registered version)."""
         assert self.parent_run_id is not None
         from mlflow.exceptions import MlflowException
-        from mlflow.models import infer_signature
 
-        signature = infer_signature(input_example, output_example)
         with tempfile.TemporaryDirectory(prefix="dnn-sweep-model-") as tmp:
-            path = Path(tmp) / "model"
-            # Keras' exporter prints the SavedModel's endpoints to stdout: keep the CLI clean.
-            with redirect_stdout(io.StringIO()):
-                mlflow.keras.save_model(
-                    model,
-                    str(path),
-                    signature=signature,
-                    save_exported_model=True,
-                    pip_requirements=pip_requirements,
-                )
-            self.client.log_artifacts(self.parent_run_id, str(path), "model")
+            path = str(Path(tmp) / "model")
+            save(path)
+            self.client.log_artifacts(self.parent_run_id, path, "model")
         source = f"{self.client.get_run(self.parent_run_id).info.artifact_uri}/model"
         try:
             self.client.create_registered_model(registered_model)

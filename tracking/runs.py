@@ -16,8 +16,10 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from tracking.recorder import TrackingError
 
-# Learning curves read back per trial (step = epoch).
-CURVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+# Learning curves read back per trial (step = epoch), besides the objective's.
+CURVES = ("val_loss", "loss")
+# Sweeps recorded before objectives were configurable optimized this.
+DEFAULT_OBJECTIVE = ("val_accuracy", "max")
 
 
 @dataclass
@@ -30,15 +32,20 @@ class TrialRecord:
     params: dict[str, str]
     started: float  # seconds since the epoch
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    objective: tuple[str, str] = DEFAULT_OBJECTIVE  # (metric, mode) of the sweep
 
     @property
-    def best_val_accuracy(self) -> float:
-        values = [v for _, v in self.curves.get("val_accuracy", []) if math.isfinite(v)]
-        return max(values, default=math.nan)
+    def best(self) -> float:
+        """The trial's best value of the sweep's objective (NaN: no epoch)."""
+        metric, mode = self.objective
+        values = [v for _, v in self.curves.get(metric, []) if math.isfinite(v)]
+        if not values:
+            return math.nan
+        return min(values) if mode == "min" else max(values)
 
     @property
     def epochs(self) -> int:
-        return len(self.curves.get("val_accuracy", []))
+        return max((len(curve) for curve in self.curves.values()), default=0)
 
     def last(self, metric: str) -> float:
         curve = self.curves.get(metric, [])
@@ -54,12 +61,19 @@ class SweepRecord:
     parent_status: str
     metrics: dict[str, float]
     trials: list[TrialRecord]
+    objective: tuple[str, str] = DEFAULT_OBJECTIVE
 
 
 def load_sweep(
-    tracking_uri: str, name: str, parent_run_id: str | None = None, curves: bool = True
+    tracking_uri: str,
+    name: str,
+    parent_run_id: str | None = None,
+    curves: bool = True,
+    objective: tuple[str, str] | None = None,
 ) -> SweepRecord:
     """The newest sweep of experiment ``name`` (or the one with ``parent_run_id``).
+    ``objective`` (metric, mode): what ranks its trials; by default what the parent
+    run recorded (``objective.metric`` / ``objective.mode``).
 
     Raises:
         TrackingError: no such experiment or sweep, or the backend cannot be read.
@@ -89,6 +103,12 @@ def load_sweep(
         parent = parents[0]
     else:
         parent = client.get_run(parent_run_id)
+    if objective is None:
+        params = parent.data.params
+        objective = (
+            params.get("objective.metric", DEFAULT_OBJECTIVE[0]),
+            params.get("objective.mode", DEFAULT_OBJECTIVE[1]),
+        )
     children = client.search_runs(
         [exp.experiment_id],
         filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'",
@@ -102,9 +122,10 @@ def load_sweep(
             status=run.data.tags.get("trial_status", run.info.status.lower()),
             params=dict(run.data.params),
             started=run.info.start_time / 1000,
+            objective=objective,
         )
         if curves:
-            for metric in CURVES:
+            for metric in dict.fromkeys((objective[0], *CURVES)):
                 history = client.get_metric_history(run.info.run_id, metric)
                 record.curves[metric] = sorted((m.step, m.value) for m in history)
         trials.append(record)
@@ -114,29 +135,35 @@ def load_sweep(
         parent_status=parent.info.status,
         metrics=dict(parent.data.metrics),
         trials=trials,
+        objective=objective,
     )
 
 
 def leaderboard(trials: list[TrialRecord]) -> list[dict[str, Any]]:
-    """All trials ranked by best val_accuracy (trials without any epoch last), one row
-    each: rank, trial, status, epochs, best/last metrics, then every param."""
-    ranked = sorted(
-        trials,
-        key=lambda t: (math.isnan(t.best_val_accuracy), -(t.best_val_accuracy or 0), t.started),
-    )
+    """All trials ranked by their best objective (trials without any epoch last), one
+    row each: rank, trial, status, epochs, best/last metrics, then every param."""
+    ranked = sorted(trials, key=lambda t: (_rank_key(t), t.started))
     names = sorted({k for t in trials for k in t.params})
     rows = []
     for i, t in enumerate(ranked, 1):
+        metric = t.objective[0]
         row: dict[str, Any] = {
             "rank": i,
             "trial": t.name,
             "status": t.status,
             "epochs": t.epochs,
-            "best_val_accuracy": t.best_val_accuracy,
-            "last_val_accuracy": t.last("val_accuracy"),
+            f"best_{metric}": t.best,
+            f"last_{metric}": t.last(metric),
             "last_val_loss": t.last("val_loss"),
             "run_id": t.run_id,
         }
         row.update({f"param.{k}": t.params.get(k, "") for k in names})
         rows.append(row)
     return rows
+
+
+def _rank_key(t: TrialRecord) -> float:
+    """Ascending: the best trial first, trials without a value last."""
+    if math.isnan(t.best):
+        return math.inf
+    return t.best if t.objective[1] == "min" else -t.best

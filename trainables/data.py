@@ -1,285 +1,306 @@
-"""Datasets as numpy arrays: IDX reader, Fashion-MNIST, scikit-learn digits, seeded splits.
+"""Datasets in memory: each ``dataset`` option's loader, the shared split, class and
+target handling, and the statistics the model's preprocessing layers are built from.
 
-Pixels stay uint8 (4x less memory than float32, shared zero-copy through Ray's object
-store); the model rescales them in its first layer.
+A loader (``LOADERS``) reads its files into a ``Loaded`` (raw rows, a split key per row,
+and any test or validation rows the user gave); ``load_dataset`` then does what every
+dataset shares: seeded, stratified splits, the class filter and per-class cap, the task
+(inferred or checked), the target's encoding, and the training-split statistics. Pixels
+stay uint8 (4x less memory than float32, shared zero-copy through Ray's object store);
+the model rescales them in its first layer.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import struct
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-KERAS_CACHE_FASHION_MNIST = Path("~/.keras/datasets/fashion-mnist").expanduser()
-FASHION_FILES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
-HOW_TO_GET_FASHION = (
-    "install Debian's package (apt-get install dataset-fashion-mnist) "
-    "or set dataset.path=DIR to a folder holding the four IDX files"
-)
+from trainables import builtin
+from trainables.errors import DataError
+from trainables.spec import DataSpec, InputSpec
+from trainables.splits import SplitError, random_keys, resolve_size, split_rows
+from trainables.task import Task, encode_target, infer_task, with_target_stats
 
-# IDX type byte -> numpy big-endian dtype (http://yann.lecun.com/exdb/mnist/ format).
-_IDX_DTYPES = {
-    0x08: np.dtype(np.uint8),
-    0x09: np.dtype(np.int8),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+__all__ = ["DataError", "Dataset", "Loaded", "load_dataset", "rows", "take"]
 
 
-class DataError(ValueError):
-    """A dataset file is missing or malformed, or a dataset option is invalid."""
+def rows(x: Any) -> int:
+    """Examples in ``x``: an array, or a table's dict of equally long columns."""
+    if isinstance(x, dict):
+        return len(next(iter(x.values()))) if x else 0
+    return len(x)
 
 
-@dataclass(frozen=True)
+def take(x: Any, index: np.ndarray) -> Any:
+    """The rows ``index`` of an array or of a table's columns."""
+    if isinstance(x, dict):
+        return {k: v[index] for k, v in x.items()}
+    return x[index]
+
+
+def _concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
+
+
+@dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train / validation / test splits of a classification dataset.
+    """Train / validation / test splits in memory, with their ``DataSpec``.
 
-    ``x_*`` are 2-D (examples x features) raw values in ``[0, scale]``; ``y_*`` int labels.
+    ``x_*`` are arrays (features: 2-D, images: 4-D) or, for tables, dicts of column
+    arrays keyed by the model's input names; ``y_*`` are encoded targets (class indices,
+    0/1, 0/1 columns or float32). The test split is read once, by the final model.
     """
 
     name: str
-    x_train: np.ndarray
+    x_train: Any
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: Any
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: Any
     y_test: np.ndarray
-    n_classes: int
-    scale: float
-    feature_mean: np.ndarray | None = None
-    feature_std: np.ndarray | None = None
-    classes: tuple[int, ...] | None = None
-
-    @property
-    def input_dim(self) -> int:
-        return int(self.x_train.shape[1])
+    inputs: InputSpec
+    task: Task
+    notes: tuple[str, ...] = ()
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(self.inputs, self.task, self.name, self.sizes())
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (optionally gzipped) into a numpy array.
+    def fit_args(self, batch_size: int, seed: int) -> dict[str, Any]:
+        """``model.fit``'s data arguments (Keras shuffles the arrays each epoch)."""
+        return {
+            "x": self.x_train,
+            "y": self.y_train,
+            "batch_size": batch_size,
+            "validation_data": (self.x_val, self.y_val),
+        }
 
-    Raises:
-        DataError: naming the file, when it is truncated or not IDX.
+    def head(self, n: int) -> tuple[Any, np.ndarray]:
+        """The first ``n`` validation rows (an input example for the logged model)."""
+        index = np.arange(min(n, len(self.y_val)))
+        return take(self.x_val, index), self.y_val[index]
+
+    def split(self, which: str) -> tuple[Any, np.ndarray]:
+        """(x, y) of ``val`` or ``test``: what the final phase predicts on."""
+        return (self.x_val, self.y_val) if which == "val" else (self.x_test, self.y_test)
+
+
+@dataclass(eq=False)
+class Loaded:
+    """What a loader read, before the shared steps of ``load_dataset``.
+
+    Attributes:
+        x / y: the rows to split (raw targets: labels or numbers).
+        keys: one 64-bit split key per row (seeded random, or a seeded hash of the row).
+        test / val: (x, y) rows the user gave as the test or validation set, if any.
+        inputs: the input spec so far (kind, shape, scale; ``table`` columns without
+            statistics); ``finish`` adds the training-split statistics.
+        test_size / val_size: the config keys' values (count or fraction).
+        target_name: for messages ("target 'label' has ...").
     """
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read IDX file ({exc})") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path}: not an IDX file (bad magic number)")
-    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise DataError(
-            f"{path}: IDX data holds {len(raw) - header} bytes, its header {shape} says {expected}"
+
+    name: str
+    x: Any
+    y: np.ndarray
+    keys: np.ndarray
+    inputs: InputSpec
+    test_size: Any = None
+    val_size: Any = None
+    test: tuple[Any, np.ndarray] | None = None
+    val: tuple[Any, np.ndarray] | None = None
+    target_name: str = "label"
+    label_names: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+def _split(loaded: Loaded, stratify: bool) -> tuple[tuple[Any, np.ndarray], ...]:
+    """(train, val, test) parts: the user's own test/validation rows, else seeded,
+    stratified carve-outs of ``loaded.x`` (validation never overlaps test)."""
+    n = len(loaded.y)  # fractions are of all these rows
+    n_test = 0 if loaded.test else resolve_size(loaded.test_size, n, "dataset.test_size")
+    n_val = 0 if loaded.val else resolve_size(loaded.val_size, n, "dataset.validation_size")
+    if n - n_test - n_val < 1:
+        raise SplitError(
+            f"dataset.validation_size={loaded.val_size}: leaves no training rows ({n} rows)"
         )
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="), copy=False)
+    strata = loaded.y if stratify else None
+    train, val, test = split_rows(loaded.keys, strata, n_test, n_val)
+    part = lambda i: (take(loaded.x, i), loaded.y[i])  # noqa: E731
+    return part(train), loaded.val or part(val), loaded.test or part(test)
 
 
-def _find_idx(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / f"{stem}.gz", folder / stem):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _read_fashion_folder(folder: Path) -> dict[str, np.ndarray] | None:
-    paths = {key: _find_idx(folder, stem) for key, stem in FASHION_FILES.items()}
-    if any(p is None for p in paths.values()):
-        return None
-    return {key: read_idx(p) for key, p in paths.items()}  # type: ignore[arg-type]
-
-
-def load_fashion_mnist_arrays(path: str | None = None) -> dict[str, np.ndarray]:
-    """Fashion-MNIST's four arrays, from ``path``, Debian's package, or Keras' cache.
-
-    A configured ``path`` must hold the files (no silent fallback to another copy).
-    """
-    if path:
-        folder = Path(path).expanduser()
-        arrays = _read_fashion_folder(folder)
-        if arrays is None:
-            raise DataError(
-                f"dataset.path={path}: no Fashion-MNIST IDX files there "
-                f"(expected {', '.join(FASHION_FILES.values())}, optionally .gz)"
-            )
-        return arrays
-    for folder in (DEBIAN_FASHION_MNIST, KERAS_CACHE_FASHION_MNIST):
-        arrays = _read_fashion_folder(folder)
-        if arrays is not None:
-            return arrays
-    try:  # last resort: Keras' own download (needs the internet)
-        import keras
-
-        (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available here"
-        raise DataError(
-            f"Fashion-MNIST not found in {DEBIAN_FASHION_MNIST} or "
-            f"{KERAS_CACHE_FASHION_MNIST} and the download failed ({type(exc).__name__}): "
-            + HOW_TO_GET_FASHION
-        ) from exc
-    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-
-
-def validation_split(
-    x: np.ndarray, y: np.ndarray, size: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Carve a fixed, seeded validation set of ``size`` examples out of (x, y)."""
-    if not 0 < size < len(y):
-        raise DataError(f"dataset.validation_size={size}: must be between 1 and {len(y) - 1}")
-    order = np.random.default_rng(seed).permutation(len(y))
-    val, train = np.sort(order[:size]), np.sort(order[size:])
-    return x[train], y[train], x[val], y[val]
-
-
-def load_fashion_mnist(
-    path: str | None = None, validation_size: int = 5000, seed: int = 0
-) -> Dataset:
-    """Fashion-MNIST flattened to 784 uint8 features: 55k/5k/10k by default."""
-    a = load_fashion_mnist_arrays(path)
-    x_train = a["x_train"].reshape(len(a["x_train"]), -1)
-    x_test = a["x_test"].reshape(len(a["x_test"]), -1)
-    x_tr, y_tr, x_val, y_val = validation_split(x_train, a["y_train"], validation_size, seed)
-    return Dataset(
-        "fashion_mnist",
-        x_tr,
-        y_tr.astype(np.int64),
-        x_val,
-        y_val.astype(np.int64),
-        x_test,
-        a["y_test"].astype(np.int64),
-        n_classes=10,
-        scale=255.0,
-    )
-
-
-def load_digits(test_size: int = 360, validation_size: int = 288, seed: int = 0) -> Dataset:
-    """scikit-learn's 8x8 digits (values 0..16) with seeded, stratified test split."""
-    from sklearn.datasets import load_digits as sk_load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = sk_load_digits()
-    x = bunch.data.astype(np.uint8)
-    y = bunch.target.astype(np.int64)
-    if not 0 < test_size < len(y):
-        raise DataError(f"dataset.test_size={test_size}: must be between 1 and {len(y) - 1}")
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=test_size, stratify=y, random_state=seed
-    )
-    x_tr, y_tr, x_val, y_val = validation_split(x_rest, y_rest, validation_size, seed)
-    return Dataset("digits", x_tr, y_tr, x_val, y_val, x_test, y_test, n_classes=10, scale=16.0)
-
-
-LOADERS = {"fashion_mnist": load_fashion_mnist, "digits": load_digits}
-
-
-def select_classes(ds: Dataset, classes: list[int]) -> Dataset:
-    """Keep only ``classes`` in every split, relabelled 0..k-1 in the order given
-    (e.g. digits 0-4 of the seed's exercise 8, 5-9 for the transfer exercise 9)."""
+def _select_classes(
+    parts: tuple[tuple[Any, np.ndarray], ...], classes: list[Any]
+) -> tuple[tuple[Any, np.ndarray], ...]:
+    """Keep only the rows of ``classes`` in every split (order kept for the encoding)."""
+    present = set(np.unique(np.concatenate([y for _, y in parts])).tolist())
     if (
         not classes
-        or len(set(classes)) != len(classes)
-        or any(
-            isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < ds.n_classes
-            for c in classes
-        )
+        or len(set(map(str, classes))) != len(classes)
+        or any(isinstance(c, bool) or c not in present for c in classes)
     ):
+        shown = sorted(map(str, present))
         raise DataError(
-            f"dataset.classes={classes}: must list distinct class ids in 0..{ds.n_classes - 1}"
+            f"dataset.classes={classes}: must list distinct labels of the data "
+            f"({', '.join(shown[:20])}{', ...' if len(shown) > 20 else ''})"
         )
-    lookup = np.full(ds.n_classes, -1, dtype=np.int64)
-    lookup[classes] = np.arange(len(classes))
-
-    def keep(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mask = lookup[y] >= 0
-        return x[mask], lookup[y[mask]]
-
-    x_tr, y_tr = keep(ds.x_train, ds.y_train)
-    x_val, y_val = keep(ds.x_val, ds.y_val)
-    x_te, y_te = keep(ds.x_test, ds.y_test)
-    return replace(
-        ds,
-        x_train=x_tr,
-        y_train=y_tr,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_te,
-        y_test=y_te,
-        n_classes=len(classes),
-        classes=tuple(classes),
-    )
+    out = []
+    for x, y in parts:
+        keep = np.flatnonzero(np.isin(y, classes))
+        out.append((take(x, keep), y[keep]))
+    return tuple(out)
 
 
-def cap_per_class(ds: Dataset, cap: int, seed: int) -> Dataset:
-    """Keep at most ``cap`` training examples per class (seeded choice); validation and
-    test stay whole so scores remain comparable (exercise 9: 100 images per digit)."""
+def _cap_per_class(x: Any, y: np.ndarray, cap: Any, seed: int) -> tuple[Any, np.ndarray]:
+    """At most ``cap`` training rows per class (seeded choice); validation and test stay
+    whole so scores remain comparable (the transfer exercise: 100 images per digit)."""
     if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
         raise DataError(f"dataset.max_per_class={cap!r}: must be an integer >= 1")
     rng = np.random.default_rng(seed)
     keep = np.sort(
-        np.concatenate(
-            [rng.permutation(np.flatnonzero(ds.y_train == c))[:cap] for c in range(ds.n_classes)]
-        )
+        np.concatenate([rng.permutation(np.flatnonzero(y == c))[:cap] for c in np.unique(y)])
     )
-    return replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
+    return take(x, keep), y[keep]
 
 
-def with_feature_stats(ds: Dataset) -> Dataset:
-    """Per-feature mean and std of the training split, for input standardization.
-    Computed once in the driver, shared by every trial."""
-    x = ds.x_train.astype(np.float32)
-    return replace(ds, feature_mean=x.mean(axis=0), feature_std=x.std(axis=0))
+def _encode(kind: str, parts, order: list[Any] | None, labels: tuple[str, ...]):  # noqa: ANN001
+    """The task and the encoded targets of each split, classes in ``order`` if given."""
+    y_all = np.concatenate([y for _, y in parts])
+    if order is not None and kind in ("multiclass", "binary"):
+        lookup = {v: i for i, v in enumerate(order)}
+        task = Task(kind, tuple(str(v) for v in order))
+        dtype = np.float32 if kind == "binary" else np.int64
+        encoded = [np.array([lookup[v] for v in y.tolist()], dtype=dtype) for _, y in parts]
+        return task, encoded
+    task, flat = encode_target(kind, y_all, labels)
+    bounds = np.cumsum([len(y) for _, y in parts])[:-1]
+    return task, np.split(flat, bounds)
 
 
-def load_dataset(options: dict[str, Any], seed: int) -> Dataset:
-    """Load the dataset the ``dataset`` config group describes.
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if v is not None}
 
-    Options common to every dataset: ``classes`` (keep and relabel these classes),
-    ``max_per_class`` (cap the training examples per class) and ``split_seed`` (seeds
-    the validation split and the cap instead of the sweep's ``seed``, so sweeps with
-    different seeds can be compared on the same split).
-    """
-    options = {k: v for k, v in options.items() if v is not None}
+
+def _split_seed(options: dict[str, Any], seed: int) -> int:
     split_seed = options.pop("split_seed", None)
-    if split_seed is not None:
-        if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
-            raise DataError(f"dataset.split_seed={split_seed!r}: allowed is an integer >= 0")
-        seed = split_seed
+    if split_seed is None:
+        return seed
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
+        raise DataError(f"dataset.split_seed={split_seed!r}: allowed is an integer >= 0")
+    return split_seed
+
+
+Loader = Callable[[dict[str, Any], int], Loaded]
+
+
+def _loaders() -> dict[str, Loader]:
+    from trainables import arrays, images, tables
+
+    return {
+        "fashion_mnist": builtin.load_fashion_mnist,
+        "digits": builtin.load_digits,
+        "table": tables.load_table,
+        "arrays": arrays.load_arrays,
+        "images": images.load_images,
+    }
+
+
+def load_dataset(
+    options: dict[str, Any], seed: int, task: str = "auto", loaded: Loaded | None = None
+) -> Dataset:
+    """Load the dataset the ``dataset`` config group describes (or finish ``loaded``,
+    data given in memory through the Python API).
+
+    Options every dataset takes: ``classes`` (keep these labels, encoded in the order
+    given), ``max_per_class`` (cap the training rows per class) and ``split_seed`` (seeds
+    the split and the cap instead of the sweep's ``seed``, so sweeps with different
+    seeds can be compared on the same split).
+
+    Raises:
+        DataError: naming the config key or file, for anything wrong with the data.
+    """
+    options = _options(options)
+    seed = _split_seed(options, seed)
     name = options.pop("name", None)
     classes = options.pop("classes", None)
     cap = options.pop("max_per_class", None)
-    if name not in LOADERS:
-        raise DataError(f"dataset.name={name}: allowed are {', '.join(LOADERS)}")
-    try:
-        ds = LOADERS[name](**options, seed=seed)
-    except TypeError as exc:
-        raise DataError(f"dataset ({name}): unknown option ({exc})") from exc
+    options.pop("streaming", None)  # decided by the driver, not a loader option
+    if loaded is None:
+        loaders = _loaders()
+        if name not in loaders:
+            raise DataError(f"dataset.name={name}: allowed are {', '.join(loaders)}")
+        loaded = loaders[name](options, seed)
+    return finish(loaded, task, seed, classes, cap)
+
+
+def finish(
+    loaded: Loaded, task: str, seed: int, classes: list[Any] | None = None, cap: Any = None
+) -> Dataset:
+    """The shared steps after loading: split, classes, task, encoding, statistics."""
+    if classes is None:  # a class filter means labels; otherwise ask the target
+        y_all = loaded.y if loaded.test is None else np.concatenate([loaded.y, loaded.test[1]])
+        stratify = infer_task(y_all, task, loaded.target_name)[0] in ("multiclass", "binary")
+    else:
+        stratify = True
+    parts = _split(loaded, stratify)
     if classes is not None:
-        ds = select_classes(ds, list(classes))
+        parts = _select_classes(parts, list(classes))
+    y_all = np.concatenate([y for _, y in parts])
+    kind, why = infer_task(y_all, task, loaded.target_name)
     if cap is not None:
-        ds = cap_per_class(ds, cap, seed)
-    return with_feature_stats(ds)
+        parts = (_cap_per_class(*parts[0], cap, seed), *parts[1:])
+    task_value, (y_tr, y_val, y_te) = _encode(kind, parts, classes, loaded.label_names)
+    task_value = with_target_stats(task_value, y_tr)
+    (x_tr, _), (x_val, _), (x_te, _) = parts
+    inputs = _with_stats(loaded.inputs, x_tr)
+    notes = (*loaded.notes, f"task={task}: {task_value.kind} ({why})")
+    return Dataset(loaded.name, x_tr, y_tr, x_val, y_val, x_te, y_te, inputs, task_value, notes)
+
+
+def _with_stats(inputs: InputSpec, x_train: Any) -> InputSpec:
+    """The input spec with the training split's statistics (computed once, here)."""
+    if inputs.kind == "table":
+        from trainables.tables import column_stats
+
+        return replace(inputs, columns=column_stats(inputs.columns, x_train))
+    from trainables.spec import feature_stats
+
+    scale, mean, std = feature_stats(x_train)
+    return replace(inputs, scale=inputs.scale or scale, mean=mean, std=std)
+
+
+def from_arrays(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    *,
+    kind: str = "features",
+    scale: float | None = None,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+    test_size: Any = None,
+    val_size: Any = None,
+    target_name: str = "y",
+) -> Loaded:
+    """A ``Loaded`` for arrays (built-in datasets, ``.npz`` files, the Python API)."""
+    shape = tuple(int(d) for d in x.shape[1:])
+    return Loaded(
+        name,
+        x,
+        y,
+        random_keys(len(y), seed),
+        InputSpec(kind, shape=shape, scale=scale or 0.0, pixels=scale is not None),
+        test_size=test_size,
+        val_size=val_size,
+        test=test,
+        val=val,
+        target_name=target_name,
+    )

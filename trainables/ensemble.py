@@ -1,18 +1,20 @@
 """Greedy ensemble selection (Caruana et al., 2004) and the averaged Keras model it makes.
 
-A sweep trains dozens of models and registers one. Averaging the class probabilities of
-a few of the best ones is the cheapest accuracy there is (no training, only inference),
-and which ones to average is chosen on the validation set alone: start from the best
-model, then repeatedly add (with replacement) the one that most improves the average's
-validation accuracy (ties: lower validation log-loss), and keep the best prefix. Picking
-with replacement turns into weights; a prefix of one is the best model alone.
+A sweep trains dozens of models and registers one. Averaging the outputs (class
+probabilities, or predicted values) of a few of the best ones is the cheapest gain there
+is (no training, only inference), and which ones to average is chosen on the validation
+set alone: start from the best model, then repeatedly add (with replacement) the one that
+most improves the average's validation score (the sweep's objective; ties: lower loss),
+and keep the best prefix. Picking with replacement turns into weights; a prefix of one
+is the best model alone.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -21,51 +23,52 @@ import numpy as np
 @dataclass(frozen=True)
 class Selection:
     """Chosen members (indices into the candidates), their weights (summing to 1) and
-    the averaged validation scores."""
+    the score of their average (``key``'s value)."""
 
     members: tuple[int, ...]
     weights: tuple[float, ...]
-    val_accuracy: float
-    val_loss: float
+    score: tuple[float, ...]
 
 
-def accuracy_and_loss(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean negative log-likelihood of class probabilities ``probs``."""
-    picked = np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)
-    return float(np.mean(probs.argmax(axis=1) == y)), float(-np.mean(np.log(picked)))
+# A prediction -> a comparable score, higher is better (e.g. (accuracy, -log loss)).
+Key = Callable[[np.ndarray], tuple[float, ...]]
 
 
-def greedy_selection(val_probs: Sequence[np.ndarray], y_val: np.ndarray, size: int) -> Selection:
-    """Choose up to ``size`` picks (with replacement) among ``val_probs`` (one (n, classes)
-    array per candidate, best candidate first) to maximize the average's accuracy."""
-    if not val_probs:
+def greedy_selection(val_outputs: Sequence[np.ndarray], key: Key, size: int) -> Selection:
+    """Choose up to ``size`` picks (with replacement) among ``val_outputs`` (one array of
+    validation outputs per candidate, best candidate first) to maximize ``key`` of their
+    average; the first of equal keys wins (the better-ranked candidate)."""
+    if not val_outputs:
         raise ValueError("no candidates to select from")
     picks = [0]
-    total = np.asarray(val_probs[0], dtype=np.float64)
-    best_key = _key(*accuracy_and_loss(total, y_val))
+    total = np.asarray(val_outputs[0], dtype=np.float64)
+    best_key = key(total)
     best_len = 1
     for _ in range(size - 1):
-        keys = [
-            _key(*accuracy_and_loss((total + p) / (len(picks) + 1), y_val)) for p in val_probs
-        ]  # the first of equal keys wins: the better-ranked candidate
+        keys = [key((total + p) / (len(picks) + 1)) for p in val_outputs]
         i = max(range(len(keys)), key=lambda k: (keys[k], -k))
         picks.append(i)
-        total = total + val_probs[i]
+        total = total + val_outputs[i]
         if keys[i] > best_key:
             best_key, best_len = keys[i], len(picks)
     counts = Counter(picks[:best_len])
     members = tuple(sorted(counts))
-    acc, loss = best_key[0], -best_key[1]
     return Selection(
         members=members,
         weights=tuple(counts[m] / best_len for m in members),
-        val_accuracy=acc,
-        val_loss=loss,
+        score=best_key,
     )
 
 
-def _key(accuracy: float, loss: float) -> tuple[float, float]:
-    return accuracy, -loss
+def _like_inputs(model: keras.Model) -> Any:
+    """Fresh inputs shaped like ``model``'s (one tensor, or a table's dict)."""
+    if not isinstance(model, keras.Sequential) and isinstance(model.input, dict):
+        return {
+            name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name)
+            for name, t in model.input.items()
+        }
+    t = model.inputs[0]
+    return keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name)
 
 
 def average_model(models: Sequence[keras.Model], weights: Sequence[float]) -> keras.Model:
@@ -76,7 +79,7 @@ def average_model(models: Sequence[keras.Model], weights: Sequence[float]) -> ke
         raise ValueError("need one weight per model, and at least one model")
     if len(models) == 1:
         return models[0]
-    inputs = keras.Input(shape=tuple(models[0].inputs[0].shape[1:]), name="features")
+    inputs = _like_inputs(models[0])
     outputs = []
     for i, (model, weight) in enumerate(zip(models, weights, strict=True)):
         model.name = f"member_{i}"  # loaded models share names ("sequential"): clash

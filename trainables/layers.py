@@ -86,3 +86,89 @@ class ScheduledMomentumSGD(keras.optimizers.SGD):
                 self.momentum_schedule
             )
         return config
+
+
+@keras.saving.register_keras_serializable(package="dnn_sweep")
+class FillMissing(keras.layers.Layer):
+    """NaN -> ``value`` (a numeric table column's training mean): a row with a blank
+    field still gets a prediction from the served model."""
+
+    def __init__(self, value: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value = float(value)
+
+    def call(self, inputs: Any) -> Any:
+        return ops.where(ops.isnan(inputs), ops.cast(self.value, inputs.dtype), inputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "value": self.value}
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="dnn_sweep")
+class IsMissing(keras.layers.Layer):
+    """1.0 where the input is NaN (blank), else 0.0: lets the model learn from
+    missingness itself, beside the imputed value."""
+
+    def call(self, inputs: Any) -> Any:
+        return ops.cast(ops.isnan(inputs), "float32")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="dnn_sweep")
+class StandardizedLoss(keras.losses.Loss):
+    """A regression loss computed on the standardized target, (y - mean) / std, while
+    the model predicts in the target's units: learning rates and Huber's delta then
+    mean the same for a target in millimetres or in kilometres."""
+
+    def __init__(
+        self,
+        kind: str = "mse",
+        delta: float = 1.0,
+        mean: float = 0.0,
+        std: float = 1.0,
+        name: str = "standardized_loss",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        if kind not in ("mse", "huber"):
+            raise ValueError(f"StandardizedLoss kind must be mse or huber, got {kind!r}")
+        self.kind, self.delta = kind, float(delta)
+        self.mean, self.std = float(mean), float(std)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        y_true = ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred))
+        t = (y_true - self.mean) / self.std
+        p = (y_pred - self.mean) / self.std
+        if self.kind == "huber":
+            return keras.losses.huber(t, p, delta=self.delta)
+        return ops.mean(ops.square(t - p), axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "kind": self.kind,
+            "delta": self.delta,
+            "mean": self.mean,
+            "std": self.std,
+        }
+
+
+@keras.saving.register_keras_serializable(package="dnn_sweep")
+class MCDropout(keras.layers.Dropout):
+    """Dropout that stays on at inference: MC dropout (the text's ``MCDropout``)."""
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return super().call(inputs, training=True)
+
+
+@keras.saving.register_keras_serializable(package="dnn_sweep")
+class MCAlphaDropout(keras.layers.AlphaDropout):
+    """AlphaDropout that stays on at inference (MC dropout for self-normalizing nets)."""
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return super().call(inputs, training=True)

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from trainables.data import Dataset
+from trainables.data import Dataset, take
 from trainables.params import resolve
 from trainables.train import build_context
 
@@ -63,7 +63,7 @@ def find_lr(
     p = resolve({**params, "lr_schedule": "constant", "learning_rate": min_lr})
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(seed)
-    model = build_model(p, build_context(data, p["batch_size"], 1, seed))
+    model = build_model(p, build_context(data.spec, p["batch_size"], 1, seed))
     factor = (max_lr / min_lr) ** (1.0 / iterations)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(data.y_train))
@@ -77,7 +77,7 @@ def find_lr(
         position += p["batch_size"]
         lr = min_lr * factor**step
         model.optimizer.learning_rate = lr
-        loss = float(model.train_on_batch(data.x_train[batch], data.y_train[batch])[0])
+        loss = float(model.train_on_batch(take(data.x_train, batch), data.y_train[batch])[0])
         if not math.isfinite(loss):
             break
         rates.append(lr)

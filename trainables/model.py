@@ -6,26 +6,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
-import numpy as np
 
+from trainables.blocks import compile_args, input_block, output_block
 from trainables.params import layer_value, resolve
 from trainables.registry import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from trainables.schedules import build_schedule
+from trainables.spec import DataSpec
 
 
 @dataclass(frozen=True)
 class BuildContext:
     """What the builder needs to know about the data and the run, besides the params.
 
-    ``feature_mean``/``feature_std`` come from the training split (for
-    ``input_norm=standardize``); ``steps_per_epoch``/``epochs`` size the schedules.
+    ``spec`` holds the input (shape, training-split statistics) and the task;
+    ``steps_per_epoch``/``epochs`` size the schedules.
     """
 
-    input_dim: int
-    n_classes: int
-    input_scale: float = 1.0
-    feature_mean: np.ndarray | None = None
-    feature_std: np.ndarray | None = None
+    spec: DataSpec
     steps_per_epoch: int = 100
     epochs: int = 10
     seed: int = 0
@@ -60,73 +57,66 @@ def _regularizer(p: dict[str, Any]) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(l2) if l2 > 0 else None
 
 
-def _input_layers(p: dict[str, Any], ctx: BuildContext) -> list[keras.layers.Layer]:
-    layers: list[keras.layers.Layer] = [keras.Input(shape=(ctx.input_dim,), name="pixels")]
-    if p["input_norm"] == "scale":
-        layers.append(keras.layers.Rescaling(1.0 / ctx.input_scale, name="rescale"))
-    elif p["input_norm"] == "standardize":
-        if ctx.feature_mean is None or ctx.feature_std is None:
-            raise ValueError("input_norm=standardize needs the training set's feature stats")
-        layers.append(
-            keras.layers.Normalization(
-                mean=ctx.feature_mean, variance=np.square(ctx.feature_std), name="standardize"
-            )
-        )
+def _input_layers(p: dict[str, Any], ctx: BuildContext) -> tuple[Any, Any]:
+    inputs, x = input_block(
+        ctx.spec.inputs, p["input_norm"], p["categorical_encoding"], p["embedding_dim"]
+    )
     if p["input_bn"]:
-        layers.append(_batch_norm(p))
+        x = _batch_norm(p)(x)
     if p["input_dropout"] > 0:
-        layers.append(_dropout(p, p["input_dropout"], ctx.seed + 1000))
-    return layers
+        x = _dropout(p, p["input_dropout"], ctx.seed + 1000)(x)
+    return inputs, x
 
 
-def build_model(params: dict[str, Any], ctx: BuildContext) -> keras.Sequential:
-    """Build and compile the MLP that ``params`` describe.
-
-    Layout: Input -> [Rescaling | Normalization] -> [BN] -> [Dropout] -> n_hidden x
-    [Dense -> (BN before/after) activation -> Dropout] -> Dense(n_classes, softmax).
-    Input scaling lives inside the model so the exported SavedModel takes raw pixel
-    values. Raises ValueError for inconsistent params (see ``params.resolve``).
-    """
-    p = resolve(params)
+def _hidden(p: dict[str, Any], ctx: BuildContext, x: Any) -> Any:
     init = INITIALIZERS[p["initializer"]]
     reg = _regularizer(p)
-    layers = _input_layers(p, ctx)
     for i, units in enumerate(hidden_units(p)):
-        layers.append(
-            keras.layers.Dense(
-                units,
-                use_bias=p["batch_norm"] != "before",  # BN's beta replaces the bias (001)
-                kernel_initializer=init(p, ctx.seed + i),
-                kernel_regularizer=reg,
-                kernel_constraint=keras.constraints.MaxNorm(p["max_norm"], axis=0)
-                if p["max_norm"] > 0
-                else None,
-                name=f"hidden_{i}",
-            )
-        )
-        if p["batch_norm"] == "before":
-            layers.append(_batch_norm(p))
-        layers.append(ACTIVATIONS[p["activation"]](p))
-        if p["batch_norm"] == "after":
-            layers.append(_batch_norm(p))
-        if p["dropout"] > 0:
-            layers.append(_dropout(p, p["dropout"], ctx.seed + i))
-    layers.append(
-        keras.layers.Dense(
-            ctx.n_classes,
-            activation="softmax",
+        x = keras.layers.Dense(
+            units,
+            use_bias=p["batch_norm"] != "before",  # BN's beta replaces the bias (001)
+            kernel_initializer=init(p, ctx.seed + i),
             kernel_regularizer=reg,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=ctx.seed + 999),
-            name="output",
-        )
-    )
-    model = keras.Sequential(layers, name="mlp")
+            kernel_constraint=keras.constraints.MaxNorm(p["max_norm"], axis=0)
+            if p["max_norm"] > 0
+            else None,
+            name=f"hidden_{i}",
+        )(x)
+        if p["batch_norm"] == "before":
+            x = _batch_norm(p)(x)
+        x = ACTIVATIONS[p["activation"]](p)(x)
+        if p["batch_norm"] == "after":
+            x = _batch_norm(p)(x)
+        if p["dropout"] > 0:
+            x = _dropout(p, p["dropout"], ctx.seed + i)(x)
+    return x
+
+
+def build_model(params: dict[str, Any], ctx: BuildContext) -> keras.Model:
+    """Build and compile the MLP that ``params`` describe.
+
+    Layout: inputs -> [Flatten] -> [Rescaling | Normalization] (tables: per column) ->
+    [BN] -> [Dropout] -> n_hidden x [Dense -> (BN before/after) activation -> Dropout] ->
+    the task's output layer. Input preprocessing lives inside the model so the exported
+    SavedModel takes raw values. Raises ValueError for inconsistent params (see
+    ``params.resolve``).
+    """
+    p = resolve(params)
+    inputs, x = _input_layers(p, ctx)
+    outputs = output_block(_hidden(p, ctx, x), ctx.spec.task, _regularizer(p), ctx.seed)
+    model = keras.Model(inputs, outputs, name="mlp")
+    compile_model(model, p, ctx)
+    return model
+
+
+def compile_model(model: keras.Model, params: dict[str, Any], ctx: BuildContext) -> None:
+    """Compile ``model`` with the optimizer and schedule ``params`` name, and the task's
+    loss and metrics (also for a user's uncompiled ``build_model`` result)."""
+    p = resolve(params)
     model.compile(
         optimizer=make_optimizer(p, ctx),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        **compile_args(ctx.spec.task, p["regression_loss"], p["huber_delta"]),
     )
-    return model
 
 
 def make_optimizer(params: dict[str, Any], ctx: BuildContext) -> keras.optimizers.Optimizer:

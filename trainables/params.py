@@ -62,6 +62,9 @@ class ParamRule:
         applies: alternatives ``(param, values)``; the param has an effect only when at
             least one holds (e.g. ``momentum`` only for momentum optimizers).
         source: where the seed texts discuss it (README table).
+        needs: what the data must be for the param to have an effect: ``regression``
+            (the task) or ``categorical`` (a table with categorical columns); empty for
+            any data.
     """
 
     kind: str
@@ -75,6 +78,7 @@ class ParamRule:
     per_layer: bool = False
     applies: tuple[tuple[str, Any], ...] = ()
     source: str = ""
+    needs: str = ""
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -161,11 +165,47 @@ PARAMS: dict[str, ParamRule] = {
     ),
     "input_norm": _rule(
         "choice",
-        "scale: divide by the max pixel value; standardize: "
-        "per-feature mean 0 / std 1 (training set); none",
-        "scale",
+        "scale: divide by the largest training value (255 for 8-bit pixels; per column "
+        "for tables); standardize: per-feature mean 0 / std 1 (training set); none; "
+        "auto: scale for pixels, standardize for other data",
+        "auto",
         "001 'standardize inputs' (SELU); 004 scaling",
-        choices=("scale", "standardize", "none"),
+        choices=("auto", "scale", "standardize", "none"),
+    ),
+    "categorical_encoding": _rule(
+        "choice",
+        "tables: categorical columns one-hot encoded, or embedded (a learned vector each)",
+        "one_hot",
+        "Keras StringLookup + Embedding",
+        choices=("one_hot", "embedding"),
+        needs="categorical",
+    ),
+    "embedding_dim": _rule(
+        "int",
+        "tables: size of each categorical column's embedding",
+        8,
+        "Keras Embedding",
+        minimum=1,
+        maximum=1024,
+        applies=_when("categorical_encoding", "embedding"),
+        needs="categorical",
+    ),
+    "regression_loss": _rule(
+        "choice",
+        "regression: mse, or huber (less sensitive to outliers); on the standardized target",
+        "mse",
+        "000 Huber loss",
+        choices=("mse", "huber"),
+        needs="regression",
+    ),
+    "huber_delta": _rule(
+        "float",
+        "regression: huber's threshold, in standard deviations of the target",
+        1.0,
+        "keras.losses.Huber(delta)",
+        above=0.0,
+        applies=_when("regression_loss", "huber"),
+        needs="regression",
     ),
     # -- initialization -----------------------------------------------------------------
     "initializer": _rule(
@@ -508,6 +548,12 @@ PARAMS: dict[str, ParamRule] = {
 # The option groups of the README table, in the order of the seed chapters.
 GROUPS: dict[str, tuple[str, ...]] = {
     "architecture": ("n_hidden", "n_neurons", "layer_shape", "first_layer_factor", "input_norm"),
+    "tables and tasks": (
+        "categorical_encoding",
+        "embedding_dim",
+        "regression_loss",
+        "huber_delta",
+    ),
     "initialization": ("initializer", "init_scale", "init_mode", "init_distribution"),
     "activation": ("activation", "leaky_relu_alpha", "elu_alpha", "rrelu_lower", "rrelu_upper"),
     "batch norm": ("batch_norm", "input_bn", "bn_momentum", "bn_epsilon"),
@@ -556,6 +602,20 @@ def base_name(name: str) -> str | None:
     if index.isdigit() and stem in PARAMS and PARAMS[stem].per_layer:
         return stem
     return None
+
+
+def data_has(need: str, spec: Any) -> bool:
+    """Whether data with ``spec`` (a ``DataSpec``) gives a ``needs`` param an effect."""
+    if need == "regression":
+        return spec.task.kind == "regression"
+    if need == "categorical":
+        return bool(spec.inputs.categorical)
+    return True
+
+
+def known_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The params this registry knows (a user's ``build_model`` may declare its own)."""
+    return {k: v for k, v in params.items() if base_name(k) is not None}
 
 
 def layer_value(params: Mapping[str, Any], name: str, index: int) -> Any:
@@ -632,6 +692,8 @@ def docs_table() -> str:
             for g, v in rule.applies
         )
         default = _fmt(rule.default) if rule.default is not None else "see what"
+        needs = {"regression": "task regression", "categorical": "categorical columns"}
+        when = " and ".join(filter(None, [needs.get(rule.needs, ""), when]))
         rows.append(
             f"| {group_of[name]} | `{name}` | {rule.allowed()} | {default} "
             f"| {when or 'always'} | {rule.doc} | {rule.source} |"

@@ -6,17 +6,29 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import keras
 
-from trainables.data import Dataset
-from trainables.model import BuildContext, build_model
-from trainables.params import resolve
+from trainables.model import BuildContext, build_model, compile_model
+from trainables.params import known_params, resolve
 from trainables.schedules import build_schedule
+from trainables.spec import DataSpec
+from trainables.task import Objective
 
 # Called after every epoch with (epoch number from 1, metrics, model, is_last_epoch).
 EpochHook = Callable[[int, dict[str, float], keras.Model, bool], None]
+# A user's model: (every param of the trial, the data's spec) -> a Keras model.
+ModelBuilder = Callable[[dict[str, Any], DataSpec], keras.Model]
+
+
+class TrainingData(Protocol):
+    """What ``train`` needs of a dataset: its spec, and ``model.fit``'s data arguments
+    (arrays in memory, or ``tf.data`` pipelines streaming through Ray Data)."""
+
+    spec: DataSpec
+
+    def fit_args(self, batch_size: int, seed: int) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class TrainResult:
     """How a training run ended (when it was not stopped from outside)."""
 
     epochs: int
-    best_val_accuracy: float
+    best: float  # the objective's best value
     stopped_by_patience: bool
 
 
@@ -39,17 +51,22 @@ def configure_threads(threads: int) -> int:
     return int(configure_devices(threads, gpus=0.0)["threads"])  # type: ignore[call-overload]
 
 
+# Keys of Keras' epoch logs that are not learning-curve metrics.
+_NOT_METRICS = ("learning_rate",)
+
+
 class _EpochReporter(keras.callbacks.Callback):
     """Hands each epoch's metrics to the hook; placed after EarlyStopping and the
     schedule callbacks so ``model.stop_training`` already tells whether this epoch is
     the last one, and the logged learning rate is the one the next step uses."""
 
-    def __init__(self, hook: EpochHook, max_epochs: int) -> None:
+    def __init__(self, hook: EpochHook, max_epochs: int, objective: Objective) -> None:
         super().__init__()
         self._hook = hook
         self._max_epochs = max_epochs
+        self._objective = objective
         self._started = 0.0
-        self.best_val_accuracy = -math.inf
+        self.best = objective.worst
         self.epochs = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -57,11 +74,16 @@ class _EpochReporter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        metrics = {k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        metrics = {k: float(v) for k, v in logs.items() if k not in _NOT_METRICS}
+        if self._objective.metric not in metrics:
+            raise ValueError(
+                f"objective.metric={self._objective.metric}: the model reports only "
+                f"{', '.join(sorted(metrics))}"
+            )
         if not all(math.isfinite(v) for v in metrics.values()):
             raise DivergedError(
-                f"loss diverged at epoch {epoch + 1}: loss={metrics['loss']}, "
-                f"val_loss={metrics['val_loss']}"
+                f"loss diverged at epoch {epoch + 1}: loss={metrics.get('loss')}, "
+                f"val_loss={metrics.get('val_loss')}"
             )
         optimizer = self.model.optimizer
         metrics["lr"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
@@ -69,7 +91,8 @@ class _EpochReporter(keras.callbacks.Callback):
             metrics["momentum"] = optimizer.current_momentum()
         metrics["epoch_seconds"] = time.perf_counter() - self._started
         self.epochs = epoch + 1
-        self.best_val_accuracy = max(self.best_val_accuracy, metrics["val_accuracy"])
+        if self._objective.better(metrics[self._objective.metric], self.best):
+            self.best = metrics[self._objective.metric]
         last = bool(self.model.stop_training) or epoch + 1 >= self._max_epochs
         self._hook(epoch + 1, metrics, self.model, last)
 
@@ -96,30 +119,31 @@ def _forget_custom_gradients(before: set[str]) -> None:
         registry.pop(key, None)
 
 
-def build_context(data: Dataset, batch_size: int, epochs: int, seed: int) -> BuildContext:
+def build_context(spec: DataSpec, batch_size: int, epochs: int, seed: int) -> BuildContext:
     """The builder's view of a dataset and a run."""
     return BuildContext(
-        input_dim=data.input_dim,
-        n_classes=data.n_classes,
-        input_scale=data.scale,
-        feature_mean=data.feature_mean,
-        feature_std=data.feature_std,
-        steps_per_epoch=math.ceil(len(data.y_train) / batch_size),
+        spec=spec,
+        steps_per_epoch=max(1, math.ceil(spec.sizes.get("train", 1) / batch_size)),
         epochs=epochs,
         seed=seed,
     )
 
 
-def training_callbacks(params: dict[str, Any], ctx: BuildContext) -> list[Any]:
-    """Schedule callbacks (performance scheduling) and early stopping, in that order."""
+def training_callbacks(
+    params: dict[str, Any], ctx: BuildContext, objective: Objective | None = None
+) -> list[Any]:
+    """Schedule callbacks (performance scheduling) and early stopping on the
+    objective (``patience`` epochs without improvement), in that order."""
     p = resolve(params)
     callbacks: list[keras.callbacks.Callback] = list(
         build_schedule(p, ctx.steps_per_epoch, ctx.epochs).callbacks
     )
     if p["patience"] > 0:
+        watch = objective or Objective("val_loss", "min")
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_loss",
+                monitor=watch.metric,
+                mode=watch.mode,
                 patience=p["patience"],
                 restore_best_weights=p["restore_best_weights"],
             )
@@ -127,58 +151,79 @@ def training_callbacks(params: dict[str, Any], ctx: BuildContext) -> list[Any]:
     return callbacks
 
 
+def _tensorboard(options: dict[str, Any] | None) -> list[Any]:
+    if not options:
+        return []
+    return [
+        keras.callbacks.TensorBoard(
+            log_dir=options["log_dir"],
+            histogram_freq=options.get("histogram_freq", 0),
+            profile_batch=options.get("profile_batch", 0),
+        )
+    ]
+
+
+def make_model(
+    params: dict[str, Any], ctx: BuildContext, builder: ModelBuilder | None = None
+) -> keras.Model:
+    """Our MLP, or the user's ``builder(params, spec)`` (compiled here with the params'
+    optimizer and the task's loss and metrics unless it came compiled)."""
+    if builder is None:
+        return build_model(params, ctx)
+    model = builder(dict(params), ctx.spec)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"build_model returned {type(model).__name__}, not a keras.Model")
+    if not getattr(model, "compiled", False):
+        compile_model(model, known_params(params), ctx)
+    return model
+
+
+def load_checkpoint(path: str) -> keras.Model:
+    """A model saved by a trial (``.keras``), with its optimizer state."""
+    import trainables.layers  # noqa: F401 - registers the custom objects
+    import trainables.schedules  # noqa: F401
+
+    return keras.saving.load_model(path)
+
+
 def train(
     params: dict[str, Any],
-    data: Dataset,
+    data: TrainingData,
     *,
     max_epochs: int,
     on_epoch_end: EpochHook,
+    objective: Objective,
     seed: int = 0,
     resume_from: str | None = None,
     initial_epoch: int = 0,
     tensorboard: dict[str, Any] | None = None,
+    builder: ModelBuilder | None = None,
 ) -> TrainResult:
     """Train a fresh model for ``params`` on ``data``'s train split, validating each epoch.
 
     Starts from a cleared Keras session so a reused worker carries nothing over from
     the trial before. Early stopping (``patience``, ``restore_best_weights``) watches
-    ``val_loss``; schedule callbacks (performance scheduling) run before the hook.
+    the objective; schedule callbacks (performance scheduling) run before the hook.
     The hook is called after every epoch and may raise to stop training.
     ``resume_from`` is a saved ``.keras`` model (with its optimizer state, so schedules
     keyed on the optimizer step continue) to continue from after ``initial_epoch`` epochs.
     ``tensorboard`` ({log_dir, histogram_freq, profile_batch}) adds Keras' TensorBoard
     callback (learning curves, and optionally weight histograms and a profile).
+    ``builder`` is a user's ``build_model(params, spec)``; it gets every param, ours and
+    its own.
     """
-    p = resolve(params)
+    p = resolve(known_params(params) if builder else params)
     keras.backend.clear_session(free_memory=True)
     registered = _custom_gradients()
     keras.utils.set_random_seed(seed)
-    ctx = build_context(data, p["batch_size"], max_epochs, seed)
-    if resume_from:
-        import trainables.layers  # noqa: F401 - registers the custom objects
-        import trainables.schedules  # noqa: F401
-
-        model = keras.saving.load_model(resume_from)
-    else:
-        model = build_model(p, ctx)
-    reporter = _EpochReporter(on_epoch_end, max_epochs)
-    callbacks = training_callbacks(p, ctx)
-    if tensorboard:
-        callbacks.append(
-            keras.callbacks.TensorBoard(
-                log_dir=tensorboard["log_dir"],
-                histogram_freq=tensorboard.get("histogram_freq", 0),
-                profile_batch=tensorboard.get("profile_batch", 0),
-            )
-        )
-    callbacks.append(reporter)
+    ctx = build_context(data.spec, p["batch_size"], max_epochs, seed)
+    model = load_checkpoint(resume_from) if resume_from else make_model(params, ctx, builder)
+    reporter = _EpochReporter(on_epoch_end, max_epochs, objective)
+    callbacks = [*training_callbacks(p, ctx, objective), *_tensorboard(tensorboard), reporter]
     try:
         model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=p["batch_size"],
+            **data.fit_args(p["batch_size"], seed),
             epochs=max_epochs,
-            validation_data=(data.x_val, data.y_val),
             callbacks=callbacks,
             initial_epoch=initial_epoch,
             verbose=0,
@@ -187,6 +232,6 @@ def train(
         _forget_custom_gradients(registered)
     return TrainResult(
         epochs=reporter.epochs,
-        best_val_accuracy=reporter.best_val_accuracy,
+        best=reporter.best,
         stopped_by_patience=reporter.epochs < max_epochs,
     )

@@ -1,0 +1,77 @@
+"""How a sweep's final model becomes an MLflow model folder (``SweepRecorder.log_model``
+uploads and registers it).
+
+- Arrays and images: MLflow's Keras flavor with ``save_exported_model=True``: a real
+  TensorFlow SavedModel with a ``serving_default`` signature, loaded by pyfunc.
+- Tables: a pyfunc model from code (``served_table.py``) around the exported SavedModel,
+  so ``predict`` takes raw DataFrame rows (strings and blanks included), which the Keras
+  flavor cannot feed to a model with one input per column.
+
+Requirements are given explicitly: inferring them costs seconds per model.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+SERVED_TABLE = Path(__file__).with_name("served_table.py")
+
+
+def keras_saver(
+    model: Any, input_example: Any, output_example: Any, pip_requirements: list[str]
+) -> Callable[[str], None]:
+    """``save(path)`` writing ``model`` with MLflow's Keras flavor as a SavedModel."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    def save(path: str) -> None:
+        signature = infer_signature(input_example, output_example)
+        with redirect_stdout(io.StringIO()):  # Keras' exporter prints the endpoints
+            mlflow.keras.save_model(
+                model,
+                path,
+                signature=signature,
+                save_exported_model=True,
+                pip_requirements=pip_requirements,
+            )
+
+    return save
+
+
+def table_saver(
+    artifacts: dict[str, str],
+    columns: list[str],
+    outputs: list[str],
+    code: list[str],
+    pip_requirements: list[str],
+    input_example: Any = None,
+) -> Callable[[str], None]:
+    """``save(path)`` writing the table wrapper: ``artifacts`` (the SavedModel and its
+    column list), ``code`` shipped beside it, a signature naming the input columns and
+    the outputs. Each column is optional and of any type: a request's ints, floats,
+    booleans, strings and blanks all reach the wrapper, which converts them the way
+    training did (MLflow's own enforcement refuses int64 for a float column)."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
+
+    inputs = Schema([ColSpec(AnyType(), name, required=False) for name in columns])
+    signature = ModelSignature(inputs, Schema([ColSpec("double", n) for n in outputs]))
+
+    def save(path: str) -> None:
+        mlflow.pyfunc.save_model(
+            path,
+            python_model=str(SERVED_TABLE),
+            artifacts=artifacts,
+            code_paths=code,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements,
+        )
+
+    return save
