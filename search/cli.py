@@ -42,6 +42,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("alembic", "mlflow", "ray", "ray.tune", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Ray Data logs each streaming read it runs (and that its progress bars are off)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     # warns for every trial stopped before its first epoch (no result file): the sweep
     # reports those trials itself (MLflow, and the one-line error when none has a result)
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)

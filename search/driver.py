@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ def prepare(settings: Settings, inputs: UserInputs | None = None) -> Plan:
         )
     if settings.cluster_address is not None:
         check_address(settings.cluster_address)
-    data = load_dataset(settings.dataset, settings.seed, settings.task, inputs.loaded)
+    data, settings = _load(settings, inputs)
     objective = Objective.for_task(data.task, settings.objective_metric, settings.objective_mode)
     settings.space.check_data(data.spec)
     if inputs.builder is not None:
@@ -127,6 +127,27 @@ def prepare(settings: Settings, inputs: UserInputs | None = None) -> Plan:
         )
     check_reachable(settings.tracking_uri)
     return Plan(settings, data, objective, algorithms, folder, state, inputs.builder)
+
+
+def _load(settings: Settings, inputs: UserInputs) -> tuple[Any, Settings]:
+    """The data in memory, or a table streamed through Ray Data (then, on this machine,
+    one CPU stays free for Ray Data's reads)."""
+    from search.streaming import free_cpu_needed, open_table, wants_streaming
+
+    if inputs.loaded is not None or not wants_streaming(settings.dataset):
+        return load_dataset(settings.dataset, settings.seed, settings.task, inputs.loaded), settings
+    data = open_table(settings.dataset, settings.seed, settings.task)
+    room = free_cpu_needed(
+        settings.cluster_address, settings.max_concurrent, settings.cpus_per_trial
+    )
+    if room is None:
+        return data, settings
+    if settings.resolved.get("max_concurrent") is not None:
+        raise ConfigError(
+            f"max_concurrent={settings.max_concurrent}: a streaming sweep leaves one of this "
+            f"machine's CPUs to Ray Data's reads; at most {room} here"
+        )
+    return data, replace(settings, max_concurrent=room)
 
 
 def _sweep_params(plan: Plan) -> dict[str, Any]:
@@ -403,10 +424,9 @@ def _scores(plan: Plan, final: FinalModel) -> tuple[dict[str, float], dict[str, 
     from trainables.evaluate import score
 
     data, samples = plan.data, plan.settings.mc_dropout_samples
-    x_test, y_test = data.split("test")
-    test = score(final.model, x_test, y_test, data.task, samples)
+    test = score(final.model, data, "test", samples)
     if len(final.members) > 1:
-        return test, score(final.best_trial_model, x_test, y_test, data.task)
+        return test, score(final.best_trial_model, data, "test")
     return test, test
 
 
@@ -519,7 +539,8 @@ def _log_report(plan: Plan, recorder: SweepRecorder) -> None:
 
 
 def _fmt_scores(scores: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if not k.startswith("mc_"))
+    """``test_accuracy 0.9056, test_loss 0.2132``: named as the parent run logs them."""
+    return ", ".join(f"test_{k} {v:.4g}" for k, v in scores.items() if not k.startswith("mc_"))
 
 
 def _ensemble_lines(s: SweepSummary) -> list[str]:
@@ -527,7 +548,7 @@ def _ensemble_lines(s: SweepSummary) -> list[str]:
         return []
     members = ", ".join(f"{label} x{w:.2f}" for label, w in s.members)
     return [
-        f"Registered an ensemble of {len(s.members)} trials ({members}): test "
+        f"Registered an ensemble of {len(s.members)} trials ({members}): "
         f"{_fmt_scores(s.test)} (the best trial alone: {_fmt_scores(s.best_trial_test)})"
     ]
 
@@ -546,7 +567,7 @@ def format_summary(s: SweepSummary) -> str:
             f"({c['completed']} completed, {c['stopped_early']} stopped early, "
             f"{c['failed']} failed)",
             f"Best {s.best_trial}: {s.objective} {s.best_value:.4f} ({s.task}, "
-            f"{s.mode}); test {_fmt_scores(s.best_trial_test)}",
+            f"{s.mode}); {_fmt_scores(s.best_trial_test)}",
             f"  params: {format_params(s.best_params)}",
             *_ensemble_lines(s),
             f"MLflow: experiment '{s.name}' (id {s.experiment_id}), parent run {s.parent_run_id}",

@@ -90,7 +90,7 @@ def final_model(
     if len(pool) < 2:
         return FinalModel(model, model, ((label, 1.0),), best_value)
     from trainables.ensemble import average_model, greedy_selection
-    from trainables.evaluate import predict, ranking
+    from trainables.evaluate import ranking
 
     models, kept = [model], [pool[0]]
     for candidate in pool[1:]:
@@ -99,9 +99,9 @@ def final_model(
             kept.append(candidate)
         except (OSError, ValueError):  # a checkpoint gone from storage: not a candidate
             continue
-    x_val, y_val = data.split("val")
-    outputs = [predict(m, x_val) for m in models]
-    chosen = greedy_selection(outputs, ranking(data.task, objective, y_val), size)
+    predictions = [data.predict(m, "val") for m in models]
+    outputs = [out for out, _ in predictions]
+    chosen = greedy_selection(outputs, ranking(data.task, objective, predictions[0][1]), size)
     members = tuple((kept[i].label, w) for i, w in zip(chosen.members, chosen.weights, strict=True))
     averaged = average_model([models[i] for i in chosen.members], chosen.weights)
     sign = 1.0 if objective.mode == "max" else -1.0

@@ -67,3 +67,17 @@ def finished_sweep(tmp_path_factory):
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return work, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def shared_ray():
+    """One local Ray for a module's in-process sweeps (``run_sweep`` uses a Ray this
+    process already runs, and leaves it running)."""
+    import ray
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    ray.init(
+        address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False
+    )
+    yield
+    ray.shutdown()

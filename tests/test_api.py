@@ -11,20 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shared_ray():
-    """One local Ray for every sweep here (run_sweep uses a Ray this process runs)."""
-    import os
-
-    import ray
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_ray")]
 
 
 def base(tmp_path: Path, name: str, *extra: str) -> list[str]:

@@ -103,6 +103,7 @@ def test_sweep_registers_the_ensemble_it_logs(tmp_path):
         tmp_path,
         "dataset=digits",
         "search_space=keras_tuner",
+        "search_space.params.optimizer=adam",  # every trial learns in 3 epochs: a real pool
         "trials=6",
         "max_epochs=3",
         "max_concurrent=2",

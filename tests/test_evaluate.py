@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, mean_absolute_error, roc_auc_score
 
-from trainables.evaluate import has_dropout, mc_model, mc_predict, mean_entropy, metrics_of, score
+from trainables.evaluate import (
+    has_dropout,
+    mc_model,
+    mc_predict,
+    mean_entropy,
+    metrics_of,
+    predict,
+    score,
+)
 from trainables.model import BuildContext, build_model
 from trainables.spec import DataSpec, InputSpec
 from trainables.task import Task
@@ -27,6 +35,18 @@ def data():
 
 
 MULTICLASS = Task("multiclass", ("a", "b", "c"))
+
+
+class Rows:
+    """One split in memory, as ``score`` reads data: outputs and targets, row for row."""
+
+    task = MULTICLASS
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def predict(self, model, which):
+        return predict(model, self.x), self.y
 
 
 def model_for(params, x, y, epochs=15, task=MULTICLASS):
@@ -62,7 +82,7 @@ def test_mc_dropout_scores_beside_the_plain_ones(data):
     np.testing.assert_allclose(  # the plain model is untouched: deterministic
         model.predict(x[:5], verbose=0), model.predict(x[:5], verbose=0)
     )
-    scores = score(model, x, y, MULTICLASS, mc_samples=30)
+    scores = score(model, Rows(x, y), "test", mc_samples=30)
     assert set(scores) == {"accuracy", "loss", "entropy", "mc_accuracy", "mc_loss", "mc_entropy"}
     assert scores["mc_accuracy"] > 0.6 and scores["accuracy"] > 0.6
     assert scores["mc_entropy"] > scores["entropy"]  # averaging passes: less confident
@@ -73,7 +93,7 @@ def test_mc_dropout_scores_beside_the_plain_ones(data):
 def test_without_mc_samples_only_plain_scores(data):
     x, y = data
     model = model_for({"n_hidden": 1, "input_norm": "none"}, x, y, epochs=2)
-    assert set(score(model, x, y, MULTICLASS)) == {"accuracy", "loss", "entropy"}
+    assert set(score(model, Rows(x, y), "test")) == {"accuracy", "loss", "entropy"}
     assert not has_dropout(model)
 
 

@@ -55,6 +55,7 @@ def test_curve_plot_and_suggestion_are_in_mlflow(finder):
 
 def test_suggestion_trains_three_epochs_without_divergence(finder):
     from trainables.data import load_dataset
+    from trainables.task import Objective
     from trainables.train import train
 
     _, _, run, _ = finder
@@ -66,6 +67,7 @@ def test_suggestion_trains_three_epochs_without_divergence(finder):
         data,
         max_epochs=3,
         on_epoch_end=lambda e, m, model, last: losses.append(m["loss"]),
+        objective=Objective("val_accuracy", "max"),
     )
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
     assert losses[-1] < losses[0]

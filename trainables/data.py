@@ -87,9 +87,13 @@ class Dataset:
         index = np.arange(min(n, len(self.y_val)))
         return take(self.x_val, index), self.y_val[index]
 
-    def split(self, which: str) -> tuple[Any, np.ndarray]:
-        """(x, y) of ``val`` or ``test``: what the final phase predicts on."""
-        return (self.x_val, self.y_val) if which == "val" else (self.x_test, self.y_test)
+    def predict(self, model: Any, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """(model outputs, targets) on the ``val`` or ``test`` split, row for row: what
+        the final phase scores (the test split only once, for the registered model)."""
+        from trainables.evaluate import predict
+
+        x, y = (self.x_val, self.y_val) if which == "val" else (self.x_test, self.y_test)
+        return predict(model, x), y
 
 
 @dataclass(eq=False)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -108,13 +108,27 @@ def mc_predict(model: keras.Model, x: Any, samples: int) -> np.ndarray:
     return sum(predict(sampler, x) for _ in range(samples)) / samples
 
 
-def score(model: keras.Model, x: Any, y: np.ndarray, task: Task, mc_samples: int = 0) -> dict:
-    """The task's metrics; with ``mc_samples`` also ``mc_<metric>`` from MC dropout
-    (an ensemble: its members' MC outputs, weighted)."""
-    scores = metrics_of(task, predict(model, x), y)
+class Predicts(Protocol):
+    """Data that predicts a model on one of its splits (in memory, or streamed)."""
+
+    task: Task
+
+    def predict(self, model: keras.Model, which: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def score(model: keras.Model, data: Predicts, which: str, mc_samples: int = 0) -> dict:
+    """The task's metrics of ``model`` on ``data``'s split ``which``; with ``mc_samples``
+    also ``mc_<metric>`` from MC dropout (an ensemble: its members' MC outputs,
+    weighted)."""
+    outputs, y = data.predict(model, which)
+    scores = metrics_of(data.task, outputs, y)
     if mc_samples > 0:
-        mc = sum(w * mc_predict(m, x, mc_samples) for m, w in members_of(model))
-        scores |= {f"mc_{k}": v for k, v in metrics_of(task, mc, y).items()}
+        mc = 0.0
+        for member, weight in members_of(model):
+            sampler = mc_model(member)
+            passes = [data.predict(sampler, which)[0] for _ in range(mc_samples)]
+            mc = mc + weight * sum(passes) / mc_samples
+        scores |= {f"mc_{k}": v for k, v in metrics_of(data.task, mc, y).items()}
     return scores
 
 

@@ -67,7 +67,10 @@ def read_table(path: str, fmt: str, key: str) -> pd.DataFrame:
         if fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep="\t" if path.lower().endswith(".tsv") else ",")
+            # pyarrow parses as Ray Data does (the streaming path): the same numbers
+            frame = pd.read_csv(
+                path, sep="\t" if path.lower().endswith(".tsv") else ",", engine="pyarrow"
+            )
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise DataError(f"{key}={path}: cannot read it as {fmt.upper()} ({first})") from exc
@@ -108,16 +111,16 @@ def column_kinds(
     return kinds
 
 
-def _target(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
+def _target(frame: pd.DataFrame, targets: list[str], kinds: list[str] | None = None) -> np.ndarray:
     """Targets as the task sees them: numbers as float64 (NaN for blanks), labels as
-    strings ("" for blanks); several columns (multilabel) as a 2-D array."""
-    import pandas as pd
+    strings ("" for blanks); several columns (multilabel) as a 2-D array. ``kinds``
+    (numeric/categorical per target) default to the frame's own dtypes."""
+    from trainables.table_scan import target_kinds
 
     arrays = []
-    for name in targets:
+    for name, kind in zip(targets, kinds or target_kinds(frame, targets), strict=True):
         series = frame[name]
-        numeric = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
-        if numeric:
+        if kind == NUMERIC:
             arrays.append(column_values(series, NUMERIC).astype(np.float64))
         else:
             arrays.append(column_values(series, CATEGORICAL))
@@ -137,11 +140,16 @@ def _missing_target(y: np.ndarray) -> np.ndarray:
 
 
 def frame_rows(
-    frame: pd.DataFrame, columns: list[ColumnSpec], targets: list[str], path: str, key: str
+    frame: pd.DataFrame,
+    columns: list[ColumnSpec],
+    targets: list[str],
+    path: str,
+    key: str,
+    kinds: list[str] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
     """(model inputs, targets, rows dropped for a blank target) of a frame."""
     _check_columns(frame, [c.name for c in columns] + targets, key, path)
-    y = _target(frame, targets)
+    y = _target(frame, targets, kinds)
     keep = ~_missing_target(y)
     inputs = to_inputs(frame[keep], [(c.name, c.key, c.kind) for c in columns])
     return inputs, y[keep], int((~keep).sum())

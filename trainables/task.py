@@ -220,13 +220,14 @@ def encode_target(
         names = labels or tuple(str(i) for i in range(y.shape[1]))
         return Task(kind, tuple(names)), y.astype(np.float32)
     values, index = np.unique(y, return_inverse=True)
-    classes = tuple(_label(v) for v in values)
+    classes = tuple(label_name(v) for v in values)
     if kind == "binary":
         return Task(kind, classes), index.astype(np.float32)
     return Task(kind, classes), index.astype(np.int64)
 
 
-def _label(value: object) -> str:
+def label_name(value: object) -> str:
+    """A label as a class name: whole floats (a CSV's integer labels) as integers."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return str(value)

@@ -1,0 +1,406 @@
+"""Tables that do not fit in memory (or ``dataset.streaming=true``): each trial reads its
+rows through Ray Data (``ray.data.read_csv`` / ``read_parquet``, fed to Keras as a
+``tf.data`` pipeline), and the driver never holds them.
+
+The driver describes the table in two streaming passes (``trainables.table_scan``): every
+row's target and split key, then the training split's statistics. A trial reads the file
+again, converts each batch with the same rules (``trainables.rows``), keeps the rows of
+its split by the same key cutoffs, and trains; the final phase predicts the validation
+and test splits batch by batch. Local paths and URIs Ray Data reads (``s3://...``) work
+on a cluster: every node reads the file itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.errors import ConfigError
+from trainables.errors import DataError
+from trainables.spec import ColumnSpec, DataSpec, InputSpec
+from trainables.splits import TEST, TRAIN, VAL, Cutoffs
+from trainables.task import Task
+
+SPLITS = {"train": TRAIN, "val": VAL, "test": TEST}
+# Rows a trial's shuffle buffer holds (Ray Data's local shuffle; the file order is kept).
+SHUFFLE_ROWS = 20_000
+# A table streams (dataset.streaming=auto) when its estimated size in memory exceeds this
+# share of the machine's RAM: half of the object store Ray gives itself (30% of RAM).
+MEMORY_SHARE = 0.15
+# What a CSV costs in memory per byte on disk (float32 numbers, Python strings), measured
+# on the benchmark tables (bench/README.md, streaming).
+CSV_EXPANSION = 1.5
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """Everything a Ray Data task needs to turn a batch of raw rows into a split's model
+    inputs: plain values, pickled once per trial."""
+
+    columns: tuple[ColumnSpec, ...]
+    targets: tuple[str, ...]
+    target_kinds: tuple[str, ...]
+    task_kind: str
+    labels: tuple[Any, ...]  # raw label of each class index (classification)
+    cuts: Cutoffs | None  # None: a separate file, every row of it
+    seed: int
+    stratify: bool
+    keep_labels: tuple[Any, ...] | None = None  # dataset.classes
+
+    def __call__(self, frame: Any, which: int) -> dict[str, np.ndarray]:
+        from trainables.table_scan import in_split
+        from trainables.tables import frame_rows
+
+        inputs, y, _ = frame_rows(
+            frame,
+            list(self.columns),
+            list(self.targets),
+            "batch",
+            "dataset.path",
+            list(self.target_kinds),
+        )
+        keep = np.ones(len(y), dtype=bool)
+        if self.keep_labels is not None:
+            keep &= np.isin(y, self.keep_labels)
+        if self.cuts is not None:
+            keep &= in_split(which, self.cuts, self.seed, self.stratify)(inputs, y)
+        out = {k: v[keep] for k, v in inputs.items()}
+        out["__y__"] = self._encode(y[keep])
+        return out
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        if self.task_kind in ("multiclass", "binary"):
+            index = {v: i for i, v in enumerate(self.labels)}
+            dtype = np.float32 if self.task_kind == "binary" else np.int64
+            return np.array([index[v] for v in y.tolist()], dtype=dtype)
+        return y.astype(np.float32)
+
+
+def _quiet_data() -> None:
+    import logging
+
+    import ray.data
+
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # a line per read, per epoch
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+
+
+def _numpy(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Ray Data hands strings back as fixed-width unicode; Keras takes Python strings."""
+    return {k: v.astype(object) if v.dtype.kind == "U" else v for k, v in batch.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class StreamingTable:
+    """A table read through Ray Data: what ``train`` and the final phase need of a
+    dataset (``spec``, ``fit_args``, ``predict``, ``head``), without its rows."""
+
+    name: str
+    source: str
+    fmt: str
+    rules: RowRules
+    inputs: InputSpec
+    task: Task
+    counts: dict[str, int]
+    notes: tuple[str, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)  # separate val/test files
+
+    def sizes(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(self.inputs, self.task, self.name, self.sizes())
+
+    def rows(self, which: str) -> Any:
+        """The rows of split ``which`` as a Ray Data dataset (read lazily)."""
+        import ray.data
+
+        _quiet_data()
+        own_file = which in self.files
+        path = self.files.get(which, self.source)
+        read = ray.data.read_parquet if self.fmt == "parquet" else ray.data.read_csv
+        rules = self.rules if not own_file else _whole(self.rules)
+        split = SPLITS[which]
+        return read(path).map_batches(lambda f: rules(f, split), batch_format="pandas")
+
+    def fit_args(self, batch_size: int, seed: int) -> dict[str, Any]:
+        """The training and validation splits as ``tf.data`` pipelines: each epoch reads
+        the file again (a shuffle buffer mixes rows locally)."""
+        keys = [c.key for c in self.inputs.columns]
+        train = self.rows("train").to_tf(
+            keys,
+            "__y__",
+            batch_size=batch_size,
+            local_shuffle_buffer_size=max(SHUFFLE_ROWS, batch_size),
+            local_shuffle_seed=seed,
+        )
+        val = self.rows("val").to_tf(keys, "__y__", batch_size=max(batch_size, 1024))
+        return {"x": train, "validation_data": val}
+
+    def predict(self, model: Any, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """(outputs, targets) on a split, batch by batch: never the whole split in hand."""
+        outputs, targets = [], []
+        for batch in self.rows(which).iter_batches(batch_size=4096, batch_format="numpy"):
+            batch = _numpy(batch)
+            y = batch.pop("__y__")
+            if len(y):
+                out = np.asarray(model.predict_on_batch(batch), dtype=np.float64)
+                outputs.append(out.reshape(len(y), -1))
+                targets.append(y)
+        return np.concatenate(outputs), np.concatenate(targets)
+
+    def head(self, n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The first ``n`` validation rows (an input example for the logged model)."""
+        batch = _numpy(self.rows("val").take_batch(n, batch_format="numpy"))
+        y = batch.pop("__y__")
+        return batch, y
+
+
+def _whole(rules: RowRules) -> RowRules:
+    return replace(rules, cuts=None)
+
+
+def estimated_bytes(path: str, fmt: str) -> int:
+    """The table's size in memory, estimated without reading it: Parquet's own
+    (uncompressed) row-group sizes, or the CSV's size on disk x ``CSV_EXPANSION``."""
+    files = [Path(path)] if not Path(path).is_dir() else sorted(Path(path).rglob("*"))
+    files = [f for f in files if f.is_file()]
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        total = 0
+        for f in files:
+            meta = pq.ParquetFile(f).metadata
+            total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        return total
+    return int(sum(f.stat().st_size for f in files) * CSV_EXPANSION)
+
+
+def memory_limit() -> int:
+    """Bytes above which a table streams (``dataset.streaming=auto``)."""
+    import psutil
+
+    return int(psutil.virtual_memory().total * MEMORY_SHARE)
+
+
+def wants_streaming(options: dict[str, Any]) -> bool:
+    """``dataset.streaming``: true, false, or auto (stream a table whose estimated size in
+    memory exceeds ``memory_limit()``; a URI, whose size we cannot see, streams)."""
+    mode = options.get("streaming", "auto")
+    if mode not in (True, False, "auto"):
+        raise ConfigError(f"dataset.streaming={mode!r}: allowed are auto, true, false")
+    if mode is not True and mode is not False and options.get("name") != "table":
+        return False
+    if options.get("name") != "table":
+        if mode is True:
+            raise ConfigError(
+                f"dataset.streaming=true: only dataset=table streams (not {options.get('name')})"
+            )
+        return False
+    if mode != "auto":
+        return bool(mode)
+    path = options.get("path")
+    if not isinstance(path, str) or not path:
+        return False  # the table loader names the missing path
+    if "://" in path:
+        return True
+    if not Path(path).exists():
+        return False
+    from trainables.tables import table_format
+
+    return estimated_bytes(path, table_format(path, options.get("format"))) > memory_limit()
+
+
+def free_cpu_needed(cluster_address: str | None, max_concurrent: int, cpus: int) -> int | None:
+    """Local streaming sweeps leave one CPU to Ray Data's read tasks (a trial's pipeline
+    waits on them): the most trials that leaves room for, or None when it fits."""
+    if cluster_address is not None:
+        return None
+    cores = os.cpu_count() or 1
+    if max_concurrent * cpus <= cores - 1:
+        return None
+    return max(1, (cores - 1) // cpus)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A streaming table's checked options."""
+
+    path: str
+    fmt: str
+    targets: tuple[str, ...]
+    kinds: tuple[str, ...]
+    columns: tuple[ColumnSpec, ...]
+    files: dict[str, str]  # separate "test" / "val" files
+    classes: tuple[Any, ...] | None
+    seed: int
+    sizes: tuple[Any, Any]  # test_size, validation_size
+
+
+def _source(options: dict[str, Any], seed: int) -> _Source:
+    from trainables import table_scan as scan
+    from trainables.tables import OPTIONS, _names, table_columns, table_format
+
+    opts = {k: v for k, v in options.items() if v is not None}
+    seed = opts.pop("split_seed", seed)
+    classes = opts.pop("classes", None)
+    if opts.pop("max_per_class", None) is not None:
+        raise DataError("dataset.max_per_class: not available with dataset.streaming")
+    for key in ("name", "streaming"):
+        opts.pop(key, None)
+    extra = sorted(set(opts) - set(OPTIONS))
+    if extra:
+        raise DataError(f"dataset.{extra[0]}: unknown option for dataset=table")
+    path = _absolute(str(opts.get("path")))  # trials run in other folders (and nodes)
+    fmt = table_format(path, opts.get("format"))
+    targets = _names(opts.get("target"), "dataset.target")
+    if not targets:
+        raise DataError("dataset.target: name the column to predict")
+    sample = scan.head(path, fmt, "dataset.path")
+    parts = (("test", "test_path"), ("val", "validation_path"))
+    return _Source(
+        path,
+        fmt,
+        tuple(targets),
+        tuple(scan.target_kinds(sample, targets)),
+        tuple(table_columns(sample, opts, targets, path)),
+        {p: _absolute(str(opts[k])) for p, k in parts if opts.get(k)},
+        tuple(classes) if classes is not None else None,
+        seed,
+        (opts.get("test_size", 0.2), opts.get("validation_size", 0.2)),
+    )
+
+
+def _scan(source: _Source, path: str) -> Any:
+    """First pass over one file, rows outside ``dataset.classes`` left out."""
+    from trainables import table_scan as scan
+    from trainables.tables import table_format
+
+    fmt = table_format(path, None) if path != source.path else source.fmt
+    found = scan.scan_targets(
+        path, fmt, list(source.columns), list(source.targets), list(source.kinds), source.seed
+    )
+    if source.classes is None:
+        return found
+    wanted = (
+        [found.labels.index(str(c)) for c in source.classes if str(c) in found.labels]
+        if (found.labels is not None)
+        else list(source.classes)
+    )
+    keep = np.isin(found.y, wanted)
+    return replace(found, y=found.y[keep], keys=found.keys[keep])
+
+
+def _cuts(source: _Source, main: Any, stratify: bool) -> tuple[Cutoffs, np.ndarray]:
+    """The split's key cutoffs (strata named by the raw labels trials see) and each
+    scanned row's split."""
+    from trainables.splits import assign, cutoffs, resolve_size
+
+    n = len(main.y)
+    test, val = source.sizes
+    n_test = 0 if "test" in source.files else resolve_size(test, n, "dataset.test_size")
+    n_val = 0 if "val" in source.files else resolve_size(val, n, "dataset.validation_size")
+    strata, names = (main.y, None) if main.labels is None else _sorted_codes(main)
+    strata = strata if stratify else None
+    cuts = cutoffs(main.keys, strata, n_test, n_val)
+    which = assign(main.keys, strata, cuts)
+    if stratify and names is not None:  # codes -> the labels a batch holds
+        cuts = replace(cuts, strata=tuple(names[c] for c in cuts.strata))
+    return cuts, which
+
+
+def _sorted_codes(main: Any) -> tuple[np.ndarray, list[str]]:
+    """Label codes renumbered in sorted label order: strata then come in the order the
+    in-memory path's labels do, and share out split rows the same way."""
+    names = sorted(main.labels)
+    rank = np.array([names.index(label) for label in main.labels], dtype=np.int32)
+    return rank[main.y], names
+
+
+def open_table(options: dict[str, Any], seed: int, task: str) -> StreamingTable:
+    """Describe a table for streaming, in two passes that hold one batch at a time.
+
+    Raises:
+        DataError: naming the config key or file, as the in-memory loader would.
+    """
+    from trainables import table_scan as scan
+    from trainables.task import infer_task, with_target_stats
+
+    source = _source(options, seed)
+    main = _scan(source, source.path)
+    others = {part: _scan(source, path) for part, path in source.files.items()}
+    distinct = np.concatenate([main.distinct(), *(o.distinct() for o in others.values())])
+    kind, why = infer_task(distinct, task, ",".join(source.targets))
+    stratify = kind in ("multiclass", "binary")
+    cuts, which = _cuts(source, main, stratify)
+    labels: tuple[Any, ...] = ()
+    if stratify:  # class index i is labels[i]: dataset.classes' order, else sorted
+        labels = source.classes or tuple(np.unique(distinct).tolist())
+    rules = RowRules(
+        source.columns,
+        source.targets,
+        source.kinds,
+        kind,
+        labels,
+        cuts,
+        source.seed,
+        stratify,
+        source.classes,
+    )
+    train_rows = scan.in_split(TRAIN, cuts, source.seed, stratify)
+    if source.classes is not None:
+        train_rows = _and_classes(train_rows, source.classes)
+    stats = scan.scan_stats(
+        source.path,
+        source.fmt,
+        list(source.columns),
+        list(source.targets),
+        list(source.kinds),
+        train_rows,
+    )
+    counts = {name: int((which == code).sum()) for name, code in SPLITS.items()}
+    counts.update({part: len(other.y) for part, other in others.items()})
+    task_value = _task(kind, labels, list(source.targets))
+    if kind == "regression":
+        task_value = with_target_stats(task_value, main.values(which == TRAIN))
+    notes = [f"streaming through Ray Data ({source.fmt}, {len(main.y)} rows, read per epoch)"]
+    notes += [f"dropped {main.dropped} rows without a target"] if main.dropped else []
+    notes.append(f"task={task}: {kind} ({why})")
+    name = Path(source.path.rstrip("/")).stem or "table"
+    return StreamingTable(
+        name,
+        source.path,
+        source.fmt,
+        rules,
+        InputSpec("table", columns=stats),
+        task_value,
+        counts,
+        tuple(notes),
+        source.files,
+    )
+
+
+def _and_classes(mask: Any, classes: tuple[Any, ...]) -> Any:
+    return lambda inputs, y: mask(inputs, y) & np.isin(y, classes)
+
+
+def _absolute(path: str) -> str:
+    return path if "://" in path else str(Path(path).expanduser().resolve())
+
+
+def _task(kind: str, labels: tuple[Any, ...], targets: list[str]) -> Task:
+    """The task with its class names (the encoding ``RowRules`` applies)."""
+    from trainables.task import label_name
+
+    if kind == "regression":
+        return Task(kind)
+    if kind == "multilabel":
+        return Task(kind, tuple(targets))
+    return Task(kind, tuple(label_name(v) for v in labels))

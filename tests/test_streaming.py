@@ -1,0 +1,113 @@
+"""``dataset.streaming``: a table read per trial through Ray Data gives what the
+in-memory path gives (same split, same statistics, the same validation metric within
+half a point), while the driver holds one batch at a time, never the table."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from search.streaming import open_table, wants_streaming
+from trainables.data import load_dataset
+
+
+def table(path, n: int = 20000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8))
+    df = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)])
+    df["color"] = rng.choice(["red", "green", "blue", "teal"], n)
+    score = x[:, 0] * x[:, 1] + np.sin(2 * x[:, 2]) + (df["color"] == "teal") - 0.3 * x[:, 3]
+    df["label"] = np.where(score > 0.2, "hot", "cold")
+    df.loc[rng.choice(n, n // 20, replace=False), "f4"] = np.nan
+    df.loc[rng.choice(n, n // 20, replace=False), "color"] = None
+    df.to_csv(path, index=False)
+    return path
+
+
+OPTIONS = {"name": "table", "target": "label", "test_size": 0.2, "validation_size": 0.2}
+
+
+def test_streaming_description_equals_the_in_memory_one(tmp_path):
+    path = str(table(tmp_path / "t.csv", 3000))
+    memory = load_dataset({**OPTIONS, "path": path}, seed=5)
+    stream = open_table({**OPTIONS, "path": path}, seed=5, task="auto")
+    assert stream.sizes() == memory.sizes() and stream.task == memory.task
+    for a, b in zip(memory.inputs.columns, stream.inputs.columns, strict=True):
+        assert (a.name, a.kind, a.missing, a.vocabulary) == (
+            b.name,
+            b.kind,
+            b.missing,
+            b.vocabulary,
+        )
+        assert b.mean == pytest.approx(a.mean, rel=1e-5, abs=1e-6)
+        assert b.variance == pytest.approx(a.variance, rel=1e-4)
+
+
+def test_the_driver_holds_one_batch_not_the_table(tmp_path, monkeypatch):
+    import trainables.table_scan as scan
+
+    monkeypatch.setattr(scan, "BATCH_ROWS", 4096)  # 60k rows: 15 batches
+    path = str(table(tmp_path / "big.csv", 60000))
+    tracemalloc.start()
+    load_dataset({**OPTIONS, "path": path}, seed=0)
+    in_memory = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    tracemalloc.start()
+    open_table({**OPTIONS, "path": path}, seed=0, task="auto")
+    streamed = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert streamed < in_memory / 3, (streamed, in_memory)
+
+
+def test_auto_streams_what_does_not_fit(tmp_path, monkeypatch):
+    import search.streaming as streaming
+
+    path = str(table(tmp_path / "t.csv", 500))
+    assert not wants_streaming({**OPTIONS, "path": path})
+    monkeypatch.setattr(streaming, "memory_limit", lambda: 1000)
+    assert wants_streaming({**OPTIONS, "path": path})
+    assert not wants_streaming({**OPTIONS, "path": path, "streaming": False})
+    assert wants_streaming({**OPTIONS, "path": "s3://bucket/t.parquet"})
+    assert not wants_streaming({"name": "digits"})
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("shared_ray")
+def test_a_streamed_sweep_matches_the_in_memory_one(tmp_path):
+    from dnn_sweep import run_sweep
+
+    path = table(tmp_path / "t.csv", 40000)
+    options = {**OPTIONS, "path": str(path)}
+    memory_data, stream_data = load_dataset(options, seed=0), open_table(options, 0, "auto")
+    key = memory_data.inputs.columns[0].key
+    for which, x in (("train", memory_data.x_train), ("val", memory_data.x_val)):
+        read = stream_data.rows(which).to_pandas()[key].astype("float32").to_numpy()
+        np.testing.assert_array_equal(np.sort(read), np.sort(x[key]))  # the same rows
+    common = [
+        "dataset=table",
+        f"dataset.path={path}",
+        "dataset.target=label",
+        "objective.metric=val_accuracy",
+        "scheduler=fifo",
+        "trials=1",
+        "max_epochs=6",
+        "search_space=keras_tuner",
+        "search_space.params.n_hidden=2",
+        "search_space.params.n_neurons=32",
+        "search_space.params.optimizer=adam",
+        "search_space.params.learning_rate=0.003",
+        "search_space.params.input_norm=standardize",
+        f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
+        f"ray.storage_path={tmp_path / 'ray'}",
+    ]
+    memory = run_sweep([*common, "name=memory", "dataset.streaming=false"], echo=lambda s: None)
+    stream = run_sweep([*common, "name=stream", "dataset.streaming=true"], echo=lambda s: None)
+    assert memory.best_value > 0.9
+    assert abs(stream.best_value - memory.best_value) <= 0.005, (
+        stream.best_value,
+        memory.best_value,
+    )
+    assert abs(stream.test["accuracy"] - memory.test["accuracy"]) <= 0.01
