@@ -14,19 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def test_regular_install_ships_conf_and_console_script(tmp_path):
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh venv with this project installed regularly (`pip install .`)."""
+    venv = tmp_path_factory.mktemp("install") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    purelib = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    purelib = _purelib(venv)
     # Reuse this environment's dependencies (no network, no 2 GB copy): a .pth adds
     # them after the new venv's own site-packages, where the project gets installed.
     Path(purelib, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -43,6 +36,24 @@ def test_regular_install_ships_conf_and_console_script(tmp_path):
         capture_output=True,
         text=True,
     )
+    return venv
+
+
+def _purelib(venv: Path) -> str:
+    return subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def test_regular_install_ships_conf_and_console_script(installed, tmp_path):
+    venv, purelib = installed, _purelib(installed)
     shipped = {
         p.relative_to(Path(purelib) / "search" / "conf").as_posix()
         for p in (Path(purelib) / "search" / "conf").rglob("*.yaml")
@@ -66,3 +77,72 @@ def test_regular_install_ships_conf_and_console_script(tmp_path):
         check=True,
     ).stdout.strip()
     assert where.startswith(purelib), where
+
+
+SPACE = """name: mine
+params:
+  n_hidden: {type: int, low: 1, high: 2}
+  n_neurons: 16
+  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+"""
+
+
+def test_installed_sweep_takes_a_users_config_folder_and_multirun(installed, tmp_path):
+    """From a scratch folder, after `pip install`: -m over 2 x 2, one of the spaces one's
+    own under ./myconf (-cd), gives 4 sweeps (4 parent runs); a failed job makes the
+    command exit non-zero without stopping the others."""
+    from mlflow.tracking import MlflowClient
+
+    from tests.helpers import trial_runs
+
+    work = tmp_path / "scratch"
+    (work / "myconf" / "search_space").mkdir(parents=True)
+    (work / "myconf" / "search_space" / "mine.yaml").write_text(SPACE)
+    common = [
+        "dataset=digits",
+        "trials=1",
+        "max_epochs=1",
+        "max_concurrent=2",
+        "tracking.uri=sqlite:///runs.db",
+    ]
+
+    def sweep(*args):
+        return subprocess.run(
+            [str(installed / "bin" / "sweep"), *args],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    many = sweep(
+        "-m",
+        "-cd",
+        "./myconf",
+        "search_space=mine,keras_tuner",
+        "seed=0,1",
+        "name=grid",
+        *common,
+    )
+    assert many.returncode == 0, many.stdout[-2000:] + many.stderr[-2000:]
+    client = MlflowClient(f"sqlite:///{work / 'runs.db'}")
+    parents, children = trial_runs(client, "grid")
+    assert len(parents) == 4 and len(children) == 4
+    spaces = sorted((p.data.params["search_space"], p.data.params["seed"]) for p in parents)
+    assert spaces == [("keras_tuner", "0"), ("keras_tuner", "1"), ("mine", "0"), ("mine", "1")]
+    assert all(p.info.status == "FINISHED" for p in parents)
+    failing = sweep(
+        "-m",
+        "dataset=digits",
+        "search_space=keras_tuner",
+        "trials=1,0",
+        "max_epochs=1",
+        "max_concurrent=2",
+        "name=partly",
+        "tracking.uri=sqlite:///runs.db",
+    )
+    assert failing.returncode == 1, failing.stdout[-2000:] + failing.stderr[-2000:]
+    assert "trials=0: must be an integer > 0" in failing.stderr
+    assert "1 multirun job(s) failed" in failing.stderr
+    parents, _ = trial_runs(client, "partly")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
