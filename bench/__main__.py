@@ -5,6 +5,8 @@ epoch cap and wall-clock budget; JSON + Markdown table + PNG of the anytime curv
     python -m bench --seeds 0,1,2        # medians over seeds
     python -m bench --short              # smoke run: small data, 60 s budgets
     python -m bench scaling              # driver overhead per trial, 16 -> 64 -> 256 trials
+    python -m bench tabular --budget-min 3 --seeds 0,1,2   # a table: vs gradient boosting
+    python -m bench streaming            # in memory vs streamed through Ray Data
     python -m bench merge A/results.json B/results.json --out DIR   # one report of several runs
 """
 
@@ -291,7 +293,10 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "mode", nargs="?", default="compare", choices=["compare", "scaling", "merge"]
+        "mode",
+        nargs="?",
+        default="compare",
+        choices=["compare", "scaling", "merge", "tabular", "streaming"],
     )
     parser.add_argument(
         "files",
@@ -320,6 +325,17 @@ def main(argv: list[str] | None = None) -> None:
         scaling(out, [min(n, 16) for n in sizes] if args.short else sizes)
         return
     budget = args.budget_min * 60 if args.budget_min else (60.0 if args.short else 600.0)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.mode == "tabular":
+        from bench.tabular import run as tabular
+
+        print(tabular(out, args.budget_min * 60 if args.budget_min else 180.0, seeds))
+        return
+    if args.mode == "streaming":
+        from bench.streaming import run as streaming
+
+        print(streaming(out, short=args.short))
+        return
     if args.mode == "merge":
         print(merge(args.files, budget, out))
         return

@@ -34,14 +34,13 @@ _STARTED: list[float] = []
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # MLflow prints two "View run ... at URL" lines per run it closes (URL = the tracking
     # URI, credentials included); the sweep prints its own summary with the UI link.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    # MLflow draws a progress bar for every artifact copy (the model, the report)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("alembic", "mlflow", "ray", "ray.tune", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Keras warns when the final phase predicts with several models ("retracing")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     # Ray Data logs each streaming read it runs (and that its progress bars are off)
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     # warns for every trial stopped before its first epoch (no result file): the sweep

@@ -130,13 +130,13 @@ def prepare(settings: Settings, inputs: UserInputs | None = None) -> Plan:
 
 
 def _load(settings: Settings, inputs: UserInputs) -> tuple[Any, Settings]:
-    """The data in memory, or a table streamed through Ray Data (then, on this machine,
-    one CPU stays free for Ray Data's reads)."""
-    from search.streaming import free_cpu_needed, open_table, wants_streaming
+    """The data in memory, or a table or image folder streamed through Ray Data (then,
+    on this machine, one CPU stays free for Ray Data's reads)."""
+    from search.streaming import free_cpu_needed, open_streamed, wants_streaming
 
     if inputs.loaded is not None or not wants_streaming(settings.dataset):
         return load_dataset(settings.dataset, settings.seed, settings.task, inputs.loaded), settings
-    data = open_table(settings.dataset, settings.seed, settings.task)
+    data = open_streamed(settings.dataset, settings.seed, settings.task)
     room = free_cpu_needed(
         settings.cluster_address, settings.max_concurrent, settings.cpus_per_trial
     )

@@ -13,6 +13,9 @@ def _env_defaults() -> None:
     """Settings Ray reads from the environment; workers started here inherit them."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Tune's newer console output prints its config box and a results banner even at
+    # verbose=0; the sweep shows its own progress (also for the Python API).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune warns each time a per-epoch checkpoint forces a state snapshot: by design here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # A reused worker waits this long for the previous trial's thread to exit; Ray's 2 s

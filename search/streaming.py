@@ -97,19 +97,41 @@ def _numpy(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 @dataclass(frozen=True, eq=False)
-class StreamingTable:
-    """A table read through Ray Data: what ``train`` and the final phase need of a
-    dataset (``spec``, ``fit_args``, ``predict``, ``head``), without its rows."""
+class TableReader:
+    """How a trial reads a table's split: the file (or its own test/validation file),
+    each batch through ``RowRules``."""
 
-    name: str
     source: str
     fmt: str
     rules: RowRules
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return [c.key for c in self.rules.columns]
+
+    def read(self, which: str) -> Any:
+        import ray.data
+
+        read = ray.data.read_parquet if self.fmt == "parquet" else ray.data.read_csv
+        rules = _whole(self.rules) if which in self.files else self.rules
+        split = SPLITS[which]
+        return read(self.files.get(which, self.source)).map_batches(
+            lambda frame: rules(frame, split), batch_format="pandas"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Streamed:
+    """Data read through Ray Data: what ``train`` and the final phase need of a dataset
+    (``spec``, ``fit_args``, ``predict``, ``head``), without its rows."""
+
+    name: str
+    reader: Any  # TableReader or ImageReader
     inputs: InputSpec
     task: Task
     counts: dict[str, int]
     notes: tuple[str, ...] = ()
-    files: dict[str, str] = field(default_factory=dict)  # separate val/test files
 
     def sizes(self) -> dict[str, int]:
         return dict(self.counts)
@@ -120,20 +142,13 @@ class StreamingTable:
 
     def rows(self, which: str) -> Any:
         """The rows of split ``which`` as a Ray Data dataset (read lazily)."""
-        import ray.data
-
         _quiet_data()
-        own_file = which in self.files
-        path = self.files.get(which, self.source)
-        read = ray.data.read_parquet if self.fmt == "parquet" else ray.data.read_csv
-        rules = self.rules if not own_file else _whole(self.rules)
-        split = SPLITS[which]
-        return read(path).map_batches(lambda f: rules(f, split), batch_format="pandas")
+        return self.reader.read(which)
 
     def fit_args(self, batch_size: int, seed: int) -> dict[str, Any]:
         """The training and validation splits as ``tf.data`` pipelines: each epoch reads
-        the file again (a shuffle buffer mixes rows locally)."""
-        keys = [c.key for c in self.inputs.columns]
+        the files again (a shuffle buffer mixes rows locally)."""
+        keys = self.reader.features
         train = self.rows("train").to_tf(
             keys,
             "__y__",
@@ -148,19 +163,24 @@ class StreamingTable:
         """(outputs, targets) on a split, batch by batch: never the whole split in hand."""
         outputs, targets = [], []
         for batch in self.rows(which).iter_batches(batch_size=4096, batch_format="numpy"):
-            batch = _numpy(batch)
-            y = batch.pop("__y__")
+            x, y = self._split_batch(batch)
             if len(y):
-                out = np.asarray(model.predict_on_batch(batch), dtype=np.float64)
+                out = np.asarray(model.predict_on_batch(x), dtype=np.float64)
                 outputs.append(out.reshape(len(y), -1))
                 targets.append(y)
         return np.concatenate(outputs), np.concatenate(targets)
 
-    def head(self, n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def head(self, n: int) -> tuple[Any, np.ndarray]:
         """The first ``n`` validation rows (an input example for the logged model)."""
-        batch = _numpy(self.rows("val").take_batch(n, batch_format="numpy"))
+        return self._split_batch(self.rows("val").take_batch(n, batch_format="numpy"))
+
+    def _split_batch(self, batch: dict[str, np.ndarray]) -> tuple[Any, np.ndarray]:
+        batch = _numpy(batch)
         y = batch.pop("__y__")
-        return batch, y
+        features = self.reader.features
+        return (
+            batch if len(features) > 1 or self.inputs.kind == "table" else batch[features[0]]
+        ), y
 
 
 def _whole(rules: RowRules) -> RowRules:
@@ -190,32 +210,51 @@ def memory_limit() -> int:
     return int(psutil.virtual_memory().total * MEMORY_SHARE)
 
 
+STREAMABLE = ("table", "images")
+
+
 def wants_streaming(options: dict[str, Any]) -> bool:
-    """``dataset.streaming``: true, false, or auto (stream a table whose estimated size in
-    memory exceeds ``memory_limit()``; a URI, whose size we cannot see, streams)."""
-    mode = options.get("streaming", "auto")
+    """``dataset.streaming``: true, false, or auto (stream a table or an image folder
+    whose estimated size in memory exceeds ``memory_limit()``; a URI, whose size we do
+    not measure, streams)."""
+    mode, name = options.get("streaming", "auto"), options.get("name")
     if mode not in (True, False, "auto"):
         raise ConfigError(f"dataset.streaming={mode!r}: allowed are auto, true, false")
-    if mode is not True and mode is not False and options.get("name") != "table":
-        return False
-    if options.get("name") != "table":
+    if name not in STREAMABLE:
         if mode is True:
             raise ConfigError(
-                f"dataset.streaming=true: only dataset=table streams (not {options.get('name')})"
+                f"dataset.streaming=true: dataset={name} is read whole; "
+                f"allowed with {', '.join(STREAMABLE)}"
             )
         return False
     if mode != "auto":
         return bool(mode)
     path = options.get("path")
-    if not isinstance(path, str) or not path:
-        return False  # the table loader names the missing path
+    if not isinstance(path, str) or not path or ("://" not in path and not Path(path).exists()):
+        return False  # the loader names what is wrong with the path
     if "://" in path:
         return True
-    if not Path(path).exists():
-        return False
+    return _estimate(options) > memory_limit()
+
+
+def _estimate(options: dict[str, Any]) -> int:
+    if options.get("name") == "images":
+        from search.streamed_images import estimated_bytes as image_bytes
+
+        return image_bytes(options)
     from trainables.tables import table_format
 
-    return estimated_bytes(path, table_format(path, options.get("format"))) > memory_limit()
+    path = str(options["path"])
+    return estimated_bytes(path, table_format(path, options.get("format")))
+
+
+def open_streamed(options: dict[str, Any], seed: int, task: str) -> Streamed:
+    """A table or an image folder, described for streaming."""
+    if options.get("name") == "images":
+        from search.streamed_images import open_images
+
+        return open_images(options, seed, task)
+    return open_table(options, seed, task)
 
 
 def free_cpu_needed(cluster_address: str | None, max_concurrent: int, cpus: int) -> int | None:
@@ -246,7 +285,8 @@ class _Source:
 
 def _source(options: dict[str, Any], seed: int) -> _Source:
     from trainables import table_scan as scan
-    from trainables.tables import OPTIONS, _names, table_columns, table_format
+    from trainables.options import known_options
+    from trainables.tables import OPTIONS, column_names, table_columns, table_format
 
     opts = {k: v for k, v in options.items() if v is not None}
     seed = opts.pop("split_seed", seed)
@@ -255,12 +295,10 @@ def _source(options: dict[str, Any], seed: int) -> _Source:
         raise DataError("dataset.max_per_class: not available with dataset.streaming")
     for key in ("name", "streaming"):
         opts.pop(key, None)
-    extra = sorted(set(opts) - set(OPTIONS))
-    if extra:
-        raise DataError(f"dataset.{extra[0]}: unknown option for dataset=table")
-    path = _absolute(str(opts.get("path")))  # trials run in other folders (and nodes)
+    known_options(opts, OPTIONS, "table")
+    path = absolute_path(str(opts.get("path")))  # trials run in other folders (and nodes)
     fmt = table_format(path, opts.get("format"))
-    targets = _names(opts.get("target"), "dataset.target")
+    targets = column_names(opts.get("target"), "dataset.target")
     if not targets:
         raise DataError("dataset.target: name the column to predict")
     sample = scan.head(path, fmt, "dataset.path")
@@ -271,7 +309,7 @@ def _source(options: dict[str, Any], seed: int) -> _Source:
         tuple(targets),
         tuple(scan.target_kinds(sample, targets)),
         tuple(table_columns(sample, opts, targets, path)),
-        {p: _absolute(str(opts[k])) for p, k in parts if opts.get(k)},
+        {p: absolute_path(str(opts[k])) for p, k in parts if opts.get(k)},
         tuple(classes) if classes is not None else None,
         seed,
         (opts.get("test_size", 0.2), opts.get("validation_size", 0.2)),
@@ -324,7 +362,7 @@ def _sorted_codes(main: Any) -> tuple[np.ndarray, list[str]]:
     return rank[main.y], names
 
 
-def open_table(options: dict[str, Any], seed: int, task: str) -> StreamingTable:
+def open_table(options: dict[str, Any], seed: int, task: str) -> Streamed:
     """Describe a table for streaming, in two passes that hold one batch at a time.
 
     Raises:
@@ -374,24 +412,16 @@ def open_table(options: dict[str, Any], seed: int, task: str) -> StreamingTable:
     notes += [f"dropped {main.dropped} rows without a target"] if main.dropped else []
     notes.append(f"task={task}: {kind} ({why})")
     name = Path(source.path.rstrip("/")).stem or "table"
-    return StreamingTable(
-        name,
-        source.path,
-        source.fmt,
-        rules,
-        InputSpec("table", columns=stats),
-        task_value,
-        counts,
-        tuple(notes),
-        source.files,
-    )
+    reader = TableReader(source.path, source.fmt, rules, source.files)
+    inputs = InputSpec("table", columns=stats)
+    return Streamed(name, reader, inputs, task_value, counts, tuple(notes))
 
 
 def _and_classes(mask: Any, classes: tuple[Any, ...]) -> Any:
     return lambda inputs, y: mask(inputs, y) & np.isin(y, classes)
 
 
-def _absolute(path: str) -> str:
+def absolute_path(path: str) -> str:
     return path if "://" in path else str(Path(path).expanduser().resolve())
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.tabular import cancer_table
+
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_ray")]
 
 
@@ -44,27 +46,10 @@ def served(tmp_path: Path, uri: str):
         mlflow.set_tracking_uri(None)
 
 
-def cancer_csv(folder: Path) -> Path:
-    """scikit-learn's breast cancer table, with a derived string column, some blanks and
-    string labels."""
-    from sklearn.datasets import load_breast_cancer
-
-    df = load_breast_cancer(as_frame=True).frame
-    rng = np.random.default_rng(0)
-    df["size_band"] = pd.cut(df["mean radius"], [0, 12, 15, 100], labels=["s", "m", "l"])
-    df["size_band"] = df["size_band"].astype(str)
-    df.loc[rng.choice(len(df), 25, replace=False), "size_band"] = None
-    df.loc[rng.choice(len(df), 25, replace=False), "mean texture"] = np.nan
-    df["target"] = np.where(df["target"] == 1, "benign", "malignant")
-    path = folder / "cancer.csv"
-    df.to_csv(path, index=False)
-    return path
-
-
 def test_binary_table_with_strings_and_blanks(tmp_path):
     from dnn_sweep import run_sweep
 
-    path = cancer_csv(tmp_path)
+    path = cancer_table(tmp_path)
     s = run_sweep(
         base(
             tmp_path,
@@ -269,3 +254,21 @@ def test_a_dataframe_in_memory_with_its_own_test_rows(tmp_path):
     assert (s.task, s.objective, s.mode) == ("multiclass", "val_loss", "min")
     _, parent, _ = children(tmp_path, "wine")
     assert parent.data.params["test_size"] == "30"
+
+
+def test_multilabel_table(tmp_path):
+    from dnn_sweep import run_sweep
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(600, 4)), columns=["a", "b", "c", "d"])
+    df["kind"] = rng.choice(["x", "y"], 600)
+    df["big"] = (df["a"] + df["b"] > 0).astype(int)
+    df["odd"] = ((df["c"] > 0) ^ (df["kind"] == "x")).astype(int)
+    s = run_sweep(
+        base(tmp_path, "multi", "dataset.target=[big,odd]", "trials=2", "max_epochs=4"),
+        data=df,
+        echo=lambda line: None,
+    )
+    assert (s.task, s.objective) == ("multilabel", "val_auc") and s.test["auc"] > 0.7
+    out = served(tmp_path, s.model_uri).predict(df.drop(columns=["big", "odd"]).head(4))
+    assert list(out.columns) == ["big", "odd"] and out.shape == (4, 2)

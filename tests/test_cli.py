@@ -164,3 +164,77 @@ def test_budget_too_short_for_any_epoch_says_so_in_one_line(sweep_bin, cli_env, 
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("sweep: error: no trial finished an epoch")
     assert "time_budget_s=1" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def bad_data(tmp_path):
+    """Files a user might point a sweep at, each wrong in one way."""
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "t.csv").write_text("size,color,label\n" + "1.5,red,a\n2.5,blue,b\n3.0,red,a\n" * 4)
+    np.savez(tmp_path / "no_keys.npz", features=np.zeros((4, 2)), labels=np.zeros(4))
+    (tmp_path / "one" / "cat").mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "one" / "cat" / "a.png")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (
+            ["dataset=table", "dataset.path=missing.csv", "dataset.target=label"],
+            "dataset.path=missing.csv: no such file",
+        ),
+        (
+            ["dataset=table", "dataset.path=t.csv", "dataset.target=price"],
+            "dataset.target=price: no such column in t.csv; columns are size, color, label",
+        ),
+        (["dataset=table", "dataset.path=t.csv"], "dataset.target: name the column to predict"),
+        (
+            [
+                "dataset=table",
+                "dataset.path=t.csv",
+                "dataset.target=label",
+                "dataset.features=[size,weight]",
+            ],
+            "dataset.features=weight: no such column",
+        ),
+        (
+            ["dataset=table", "dataset.path=t.csv", "dataset.target=label", "task=regression"],
+            "task=regression: target 'label' is not numeric",
+        ),
+        (
+            [
+                "dataset=table",
+                "dataset.path=t.csv",
+                "dataset.target=label",
+                "objective.metric=val_rmse",
+            ],
+            "objective.metric=val_rmse: task binary reports",
+        ),
+        (["dataset=images", "dataset.path=one"], "one: needs a folder per class, at least 2"),
+        (
+            ["dataset=arrays", "dataset.path=no_keys.npz"],
+            "holds features, labels; expected x and y, or x_train and y_train",
+        ),
+        (["dataset=digits", "dataset.streaming=true"], "dataset.streaming: unknown config key"),
+        (
+            [
+                "dataset=table",
+                "dataset.path=t.csv",
+                "dataset.target=label",
+                "dataset.streaming=yes",
+            ],
+            "dataset.streaming='yes': allowed are auto, true, false",
+        ),
+    ],
+)
+def test_bad_data_exits_2_with_one_line(bad_data, monkeypatch, overrides, key):
+    import ray
+
+    monkeypatch.chdir(bad_data)
+    code, lines = check_inputs("search_space=keras_tuner", *overrides)
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("sweep: error: ") and key in lines[0], lines[0]
+    assert not ray.is_initialized()

@@ -15,7 +15,15 @@ def test_readme_params_table_is_current():
 
 def test_readme_names_every_shipped_option():
     readme = (ROOT / "README.md").read_text()
-    for group in ("dataset", "search_space", "searcher", "scheduler", "tracking", "cluster"):
+    for group in (
+        "dataset",
+        "search_space",
+        "searcher",
+        "scheduler",
+        "tracking",
+        "cluster",
+        "experiment",
+    ):
         for option in (CONF / group).glob("*.yaml"):
             assert f"`{option.stem}`" in readme, f"{group}={option.stem} is not documented"
 

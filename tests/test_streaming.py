@@ -7,25 +7,11 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from bench.streaming import synthetic_table as table
 from search.streaming import open_table, wants_streaming
 from trainables.data import load_dataset
-
-
-def table(path, n: int = 20000, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 8))
-    df = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)])
-    df["color"] = rng.choice(["red", "green", "blue", "teal"], n)
-    score = x[:, 0] * x[:, 1] + np.sin(2 * x[:, 2]) + (df["color"] == "teal") - 0.3 * x[:, 3]
-    df["label"] = np.where(score > 0.2, "hot", "cold")
-    df.loc[rng.choice(n, n // 20, replace=False), "f4"] = np.nan
-    df.loc[rng.choice(n, n // 20, replace=False), "color"] = None
-    df.to_csv(path, index=False)
-    return path
-
 
 OPTIONS = {"name": "table", "target": "label", "test_size": 0.2, "validation_size": 0.2}
 
@@ -111,3 +97,64 @@ def test_a_streamed_sweep_matches_the_in_memory_one(tmp_path):
         memory.best_value,
     )
     assert abs(stream.test["accuracy"] - memory.test["accuracy"]) <= 0.01
+
+
+def image_folder(root, per_class: int = 40):
+    """Fashion-MNIST images of three classes as PNG files, a folder per class."""
+    from PIL import Image
+
+    from trainables.builtin import load_fashion_mnist_arrays
+
+    a = load_fashion_mnist_arrays()
+    names = {0: "tshirt", 1: "trouser", 7: "sneaker"}
+    for label, name in names.items():
+        (root / name).mkdir(parents=True)
+        for i, image in enumerate(a["x_train"][a["y_train"] == label][:per_class]):
+            Image.fromarray(image, mode="L").save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("shared_ray")
+def test_an_image_folder_streams_the_same_split_and_pixels(tmp_path):
+    from dnn_sweep import run_sweep
+    from search.streaming import open_streamed
+
+    root = image_folder(tmp_path / "photos")
+    options = {
+        "name": "images",
+        "path": str(root),
+        "image_size": [28, 28],
+        "color_mode": "grayscale",
+        "test_size": 0.25,
+        "validation_size": 0.25,
+    }
+    memory = load_dataset(options, seed=3)
+    stream = open_streamed({**options, "streaming": True}, 3, "auto")
+    assert stream.sizes() == memory.sizes() and stream.task == memory.task
+    assert stream.inputs.shape == memory.inputs.shape == (28, 28, 1)
+    np.testing.assert_allclose(stream.inputs.mean, memory.inputs.mean, atol=1e-3)
+    val = np.concatenate(
+        [b["image"] for b in stream.rows("val").iter_batches(batch_format="numpy")]
+    )
+    assert sorted(val.reshape(len(val), -1).sum(1).tolist()) == sorted(
+        memory.x_val.reshape(len(memory.x_val), -1).sum(1).tolist()
+    )  # the same images (native size: no resizing on either path)
+    summary = run_sweep(
+        [
+            "dataset=images",
+            f"dataset.path={root}",
+            "dataset.image_size=[28,28]",
+            "dataset.color_mode=grayscale",
+            "dataset.streaming=true",
+            "trials=1",
+            "max_epochs=2",
+            "search_space=keras_tuner",
+            "search_space.params.optimizer=adam",
+            f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
+            f"ray.storage_path={tmp_path / 'ray'}",
+            "name=photos",
+        ],
+        echo=lambda s: None,
+    )
+    assert summary.task == "multiclass" and summary.test["accuracy"] > 0.6

@@ -61,6 +61,10 @@ class SweepRecorder:
     """Records one sweep: a parent run, and a nested child run per trial."""
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
+        import os
+
+        # MLflow draws a progress bar for every artifact it copies (model, report)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

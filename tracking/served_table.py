@@ -10,12 +10,17 @@ pandas and numpy: not dnn-sweep.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
+
+# MLflow asks for type hints on predict to infer a signature; the signature is given
+# when the model is logged, and rows of any type are converted below.
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 
 
 class TableModel(PythonModel):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainables.errors import DataError
+from trainables.options import known_options, path_option
 
 if TYPE_CHECKING:
     from trainables.data import Loaded
@@ -56,16 +57,8 @@ def load_arrays(options: dict[str, Any], seed: int) -> Loaded:
     """Read ``dataset.path``; what it does not hold as test/validation is carved out."""
     from trainables.data import from_arrays
 
-    extra = sorted(set(options) - set(OPTIONS))
-    if extra:
-        raise DataError(
-            f"dataset.{extra[0]}: unknown option for dataset=arrays; allowed are "
-            + ", ".join(OPTIONS)
-        )
-    path = options.get("path")
-    if not isinstance(path, str) or not path:
-        raise DataError("dataset.path: dataset=arrays needs a .npz file")
-    path = str(Path(path).expanduser())
+    known_options(options, OPTIONS, "arrays")
+    path = path_option(options, "arrays", "a .npz file")
     arrays = read_npz(path)
     main = _pair(arrays, "", path) or _pair(arrays, "_train", path)
     if main is None:

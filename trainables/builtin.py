@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainables.errors import DataError
+from trainables.options import known_options
 
 if TYPE_CHECKING:
     from trainables.data import Loaded
@@ -113,21 +114,12 @@ def load_fashion_mnist_arrays(path: str | None = None) -> dict[str, np.ndarray]:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def _no_extra(options: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
-    extra = sorted(set(options) - set(allowed))
-    if extra:
-        raise DataError(
-            f"dataset.{extra[0]}: unknown option for dataset={name}; allowed are "
-            + ", ".join(allowed)
-        )
-
-
 def load_fashion_mnist(options: dict[str, Any], seed: int) -> Loaded:
     """Fashion-MNIST flattened to 784 uint8 features; its official 10k test set, and
     ``validation_size`` (default 5000) carved from the 60k training images."""
     from trainables.data import from_arrays
 
-    _no_extra(options, "fashion_mnist", ("path", "validation_size"))
+    known_options(options, ("path", "validation_size"), "fashion_mnist")
     a = load_fashion_mnist_arrays(options.get("path"))
     return from_arrays(
         "fashion_mnist",
@@ -146,7 +138,7 @@ def load_digits(options: dict[str, Any], seed: int) -> Loaded:
 
     from trainables.data import from_arrays
 
-    _no_extra(options, "digits", ("test_size", "validation_size"))
+    known_options(options, ("test_size", "validation_size"), "digits")
     bunch = sk_load_digits()
     return from_arrays(
         "digits",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainables.errors import DataError
+from trainables.options import known_options, path_option
 from trainables.spec import InputSpec
 from trainables.splits import hash_keys
 
@@ -102,16 +103,8 @@ def load_images(options: dict[str, Any], seed: int) -> Loaded:
 
     from trainables.data import Loaded
 
-    extra = sorted(set(options) - set(OPTIONS))
-    if extra:
-        raise DataError(
-            f"dataset.{extra[0]}: unknown option for dataset=images; allowed are "
-            + ", ".join(OPTIONS)
-        )
-    path = options.get("path")
-    if not isinstance(path, str) or not path:
-        raise DataError("dataset.path: dataset=images needs a folder of class folders")
-    path = str(Path(path).expanduser())
+    known_options(options, OPTIONS, "images")
+    path = path_option(options, "images", "a folder of class folders")
     size, mode = image_options(options)
     x, y, paths = read_folder(path, "dataset.path", size, mode)
     classes = sorted(set(y.tolist()))

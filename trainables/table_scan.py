@@ -45,7 +45,10 @@ def frames(path: str, fmt: str, key: str, columns: list[str] | None = None) -> I
         raise DataError(f"{key}={path}: no such file")
     try:
         table = pads.dataset(path, format=_format(fmt))
-        for batch in table.to_batches(columns=columns, batch_size=BATCH_ROWS):
+        batches = table.to_batches(  # read ahead one batch: hold one, not the file
+            columns=columns, batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1
+        )
+        for batch in batches:
             yield batch.to_pandas()
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]

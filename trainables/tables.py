@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainables.errors import DataError
+from trainables.options import known_options, path_option
 from trainables.rows import CATEGORICAL, NUMERIC, as_frame, column_values, to_inputs
 from trainables.spec import ColumnSpec, InputSpec, input_key
 from trainables.splits import hash_keys
@@ -79,7 +80,7 @@ def read_table(path: str, fmt: str, key: str) -> pd.DataFrame:
     return frame
 
 
-def _names(value: Any, key: str) -> list[str]:
+def column_names(value: Any, key: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
@@ -164,16 +165,8 @@ def table_keys(inputs: dict[str, np.ndarray], y: np.ndarray, seed: int) -> np.nd
 
 def load_table(options: dict[str, Any], seed: int) -> Loaded:
     """Read ``dataset.path`` (and ``test_path`` / ``validation_path`` if given)."""
-    extra = sorted(set(options) - set(OPTIONS))
-    if extra:
-        raise DataError(
-            f"dataset.{extra[0]}: unknown option for dataset=table; allowed are "
-            + ", ".join(OPTIONS)
-        )
-    path = options.get("path")
-    if not isinstance(path, str) or not path:
-        raise DataError("dataset.path: dataset=table needs a CSV or Parquet file (or folder)")
-    path = str(Path(path).expanduser()) if "://" not in path else path
+    known_options(options, OPTIONS, "table")
+    path = path_option(options, "table", "a CSV or Parquet file (or folder)")
     fmt = table_format(path, options.get("format"))
     given = {}
     for part in ("test", "validation"):
@@ -196,7 +189,7 @@ def table_from_frame(
     ``given`` holds separate test/validation frames ({"test": (frame, config key)})."""
     from trainables.data import Loaded
 
-    targets = _names(options.get("target"), "dataset.target")
+    targets = column_names(options.get("target"), "dataset.target")
     if not targets:
         raise DataError(
             f"dataset.target: name the column to predict; {source} has "
@@ -228,7 +221,7 @@ def table_columns(
 ) -> list[ColumnSpec]:
     """The feature columns (``dataset.features``, else all but the target) with their
     kinds and input names; statistics come later, from the training split."""
-    features = _names(options.get("features"), "dataset.features") or [
+    features = column_names(options.get("features"), "dataset.features") or [
         str(c) for c in frame.columns if c not in targets
     ]
     _check_columns(frame, features, "dataset.features", path)
@@ -237,7 +230,7 @@ def table_columns(
         raise DataError(f"dataset.features: {sorted(overlap)[0]} is the target; leave it out")
     if not features:
         raise DataError(f"dataset.features: {path} has no column besides the target")
-    categorical = _names(options.get("categorical"), "dataset.categorical")
+    categorical = column_names(options.get("categorical"), "dataset.categorical")
     unknown = [c for c in categorical if c not in features]
     if unknown:
         raise DataError(
