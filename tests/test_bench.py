@@ -72,7 +72,7 @@ def test_bench_short_mode_runs_and_reports(tmp_path):
             "bench",
             "--short",
             "--budget-min",
-            "1",
+            "0.75",
             "--systems",
             "dnn_sweep,kt_random,optuna",
             "--out",
