@@ -64,13 +64,6 @@ def table_saver(
     signature = ModelSignature(inputs, Schema([ColSpec("double", n) for n in outputs]))
 
     def save(path: str) -> None:
-        import warnings
-
-        with warnings.catch_warnings():  # "add type hints": the signature is given here
-            warnings.simplefilter("ignore", UserWarning)
-            _save(path)
-
-    def _save(path: str) -> None:
         mlflow.pyfunc.save_model(
             path,
             python_model=str(SERVED_TABLE),
