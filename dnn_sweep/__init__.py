@@ -10,8 +10,8 @@ model our input preprocessing and the task's output layer.
 """
 
 from search.api import run_sweep
-from search.driver import SweepSummary
 from search.errors import ConfigError, NoResultError
+from search.summary import SweepSummary
 from tracking.recorder import TrackingError
 from trainables.blocks import input_block, output_block
 from trainables.errors import DataError

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from search.config import compose_user, to_plain
-from search.driver import SweepSummary, UserInputs
+from search.driver import UserInputs
 from search.driver import run_sweep as run_settings
 from search.settings import load_settings
+from search.summary import SweepSummary
 
 
 def _overrides(overrides: list[str], in_memory: Any) -> list[str]:
@@ -67,11 +68,13 @@ def run_sweep(
     from trainables.memory import from_memory
 
     in_memory = data if data is not None else x
-    cfg = to_plain(compose_user(_overrides(list(overrides or []), in_memory), config_dir))
+    given = _overrides(list(overrides or []), in_memory)
+    cfg = to_plain(compose_user(given, config_dir))
     settings = load_settings(cfg, custom_params=build_model is not None)
     loaded = None
     if in_memory is not None:
         options = {k: v for k, v in settings.dataset.items() if v is not None}
         seed = options.get("split_seed", settings.seed)
         loaded = from_memory(options, seed, x, y, data, validation_data, test_data)
-    return run_settings(settings, echo=echo, inputs=UserInputs(loaded, build_model))
+    inputs = UserInputs(loaded, build_model)
+    return run_settings(settings, echo=echo, inputs=inputs, overrides=given)

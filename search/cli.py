@@ -78,6 +78,13 @@ def _job() -> str | None:
     return " ".join(config.overrides.task) or f"job {config.job.num}"
 
 
+def _overrides() -> list[str]:
+    """The overrides this job was given on the command line."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task)
+
+
 def _started_at() -> float:
     """Where this sweep's ``time_budget_s`` counts from."""
     import psutil
@@ -91,11 +98,13 @@ def _started_at() -> float:
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
 def _sweep(cfg: DictConfig) -> None:
     def run() -> None:
-        from search.driver import format_summary, run_sweep
+        from search.driver import run_sweep
         from search.settings import load_settings
+        from search.summary import format_summary
 
         settings = load_settings(to_plain(cfg))
-        print(format_summary(run_sweep(settings, started_at=_started_at())))  # masked
+        summary = run_sweep(settings, started_at=_started_at(), overrides=_overrides())
+        print(format_summary(summary))  # stdout masks secrets
 
     _guarded(run, job=_job())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,12 @@ from search.callbacks import (
     trial_label,
     trial_params,
 )
-from search.errors import ConfigError, NoResultError
-from search.final_model import FinalModel, final_model
-from search.progress import ProgressCallback, format_params
+from search.errors import ConfigError
+from search.finish import finish
+from search.progress import ProgressCallback
 from search.ray_runtime import check_address, start_ray
 from search.settings import Settings
+from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, write_state
 from search.trainable import run_trial
 from tracking import SweepRecorder, TrialOutcome
@@ -36,10 +37,6 @@ from tracking.health import check_reachable
 from trainables.data import Loaded, load_dataset
 from trainables.errors import DataError
 from trainables.task import Objective
-
-# What the logged model needs to be served; given explicitly because MLflow's
-# requirement inference costs seconds per log_model call.
-MODEL_REQUIREMENTS = ["tensorflow-cpu>=2.21", "keras>=3.15", "numpy", "pandas"]
 
 
 @dataclass(frozen=True)
@@ -49,29 +46,6 @@ class UserInputs:
 
     loaded: Loaded | None = None
     builder: Callable[..., Any] | None = None
-
-
-@dataclass(frozen=True)
-class SweepSummary:
-    """What a finished sweep produced (the Python API returns it; the CLI prints it)."""
-
-    name: str
-    experiment_id: str
-    parent_run_id: str
-    trials: dict[str, int]
-    best_params: dict[str, Any]
-    best_trial: str
-    task: str
-    objective: str
-    mode: str
-    best_value: float
-    test: dict[str, float]
-    model_uri: str
-    tracking_uri: str
-    seconds: float
-    # The registered model's members, (trial label, weight); one for a single model.
-    members: tuple[tuple[str, float], ...] = ()
-    best_trial_test: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,7 +61,9 @@ class Plan:
     builder: Callable[..., Any] | None = None
 
 
-def prepare(settings: Settings, inputs: UserInputs | None = None) -> Plan:
+def prepare(
+    settings: Settings, inputs: UserInputs | None = None, overrides: list[str] | None = None
+) -> Plan:
     """Resume state, data, task, objective, searcher, scheduler and tracking backend,
     all checked before Ray starts.
 
@@ -98,6 +74,7 @@ def prepare(settings: Settings, inputs: UserInputs | None = None) -> Plan:
     folder, state = None, None
     if settings.resume:
         folder, state = find_state(settings.storage_path, settings.name)
+        check_resume_overrides(settings.resolved, state["config"], overrides or [])
         settings = Settings.from_config(
             state["config"],
             lr_suggestion=state["lr_suggestion"],
@@ -127,6 +104,53 @@ def prepare(settings: Settings, inputs: UserInputs | None = None) -> Plan:
         )
     check_reachable(settings.tracking_uri)
     return Plan(settings, data, objective, algorithms, folder, state, inputs.builder)
+
+
+# What a resume may be told: which sweep to continue, and where it is.
+RESUME_KEYS = ("resume", "name", "ray.storage_path")
+
+
+def check_resume_overrides(
+    now: dict[str, Any], stored: dict[str, Any], overrides: list[str]
+) -> None:
+    """A resume continues a sweep as it was configured: an override that would change
+    anything else is refused in one line (never dropped silently).
+
+    Raises:
+        ConfigError: naming the override and the sweep's own value.
+    """
+    from omegaconf import OmegaConf
+
+    def at(config: dict[str, Any], key: str) -> Any:
+        return OmegaConf.select(OmegaConf.create(config), key, default=None)
+
+    for line in overrides:
+        key = line.split("=", 1)[0].lstrip("+~")
+        if key in RESUME_KEYS or key.startswith("hydra."):
+            continue
+        mine, theirs = at(now, key), at(stored, key)
+        if OmegaConf.is_config(mine):
+            mine = OmegaConf.to_container(mine)
+        if OmegaConf.is_config(theirs):
+            theirs = OmegaConf.to_container(theirs)
+        if mine != theirs:
+            raise ConfigError(
+                f"{line}: resume=true continues sweep '{stored.get('name')}' as it was "
+                f"configured ({key}={theirs}); start a new sweep (another name) to change it"
+            )
+
+
+def _finished(plan: Plan) -> SweepSummary | None:
+    """The summary of a resumed sweep that had already finished (its model registered,
+    its parent run closed), else None: there is nothing to run again."""
+    if plan.state is None:
+        return None
+    settings = plan.settings
+    recorder = SweepRecorder(settings.tracking_uri, settings.name)
+    run = recorder.parent(plan.state["parent_run_id"])
+    if run.info.status != "FINISHED" or MODEL_TAG not in run.data.tags:
+        return None
+    return from_parent(run, settings.name, settings.tracking_uri, 0.0)
 
 
 def _load(settings: Settings, inputs: UserInputs) -> tuple[Any, Settings]:
@@ -269,7 +293,7 @@ def _tuner(plan: Plan, trainable: Any, budget: float | None) -> Any:
                 ),
             ],
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=settings.checkpoint_keep,
+                num_to_keep=None,  # all, until the sweep ends: see search/retention.py
                 checkpoint_score_attribute=objective.metric,
                 checkpoint_score_order=objective.mode,
             ),
@@ -315,10 +339,12 @@ def run_sweep(
     trainable: Any = run_trial,
     inputs: UserInputs | None = None,
     started_at: float | None = None,
+    overrides: list[str] | None = None,
 ) -> SweepSummary:
     """Run a whole sweep (or continue one: ``settings.resume``) and return its summary.
     ``started_at`` (wall-clock seconds) is where ``time_budget_s`` counts from (default:
-    now).
+    now); ``overrides`` are the ones the user gave (a resume refuses those it cannot
+    honour).
 
     Raises:
         ConfigError / DataError / TrackingError: bad input, before any trial starts.
@@ -332,7 +358,11 @@ def run_sweep(
     def say(line: str) -> None:  # every line the sweep prints, credentials masked
         echo(mask(line))
 
-    plan = prepare(settings, inputs)
+    plan = prepare(settings, inputs, overrides)
+    done = _finished(plan)
+    if done is not None:
+        say(f"Sweep '{plan.settings.name}' had finished: nothing to resume")
+        return done
     recorder = _open_records(plan, say)
     _announce(plan, recorder, say)
 
@@ -359,17 +389,7 @@ def run_sweep(
         driver_cpu = time.process_time() - cpu_before
         table = _trial_table(results)
         recorder.reconcile(table)
-        counts = _outcome_counts(table)
-        best = _best(plan, results, table, counts, started)
-        final = final_model(
-            results,
-            best,
-            plan.data,
-            plan.objective,
-            plan.settings.ensemble_size,
-            plan.settings.ensemble_candidates,
-        )
-        summary = _finish(plan, recorder, final, best, counts, started, driver_cpu)
+        summary = finish(plan, recorder, results, _outcome_counts(table), started, driver_cpu)
         status = "FINISHED"
         return summary
     except KeyboardInterrupt:
@@ -382,199 +402,10 @@ def run_sweep(
             ray.shutdown()
 
 
-def _best(
-    plan: Plan, results: Any, table: list[dict[str, Any]], counts: dict[str, int], started: float
-) -> tuple[str, Any, float, dict[str, Any]]:
-    """(trial id, best checkpoint, best objective value, params) of the best trial.
-
-    Raises:
-        NoResultError: no trial finished an epoch.
-    """
-    objective, settings = plan.objective, plan.settings
-    if all(r.metrics.get(objective.metric) is None for r in results):
-        budget = (
-            f"; time_budget_s={settings.time_budget_s:g} may be too short (it includes "
-            f"start-up: {time.monotonic() - started:.0f} s so far)"
-            if settings.time_budget_s is not None
-            else ""
-        )
-        raise NoResultError(
-            f"no trial finished an epoch ({len(table)} trials, {counts['failed']} failed: "
-            f"see the trial runs' error tags in MLflow){budget}"
-        )
-    best = results.get_best_result(objective.metric, objective.mode, scope="all")
-    value = objective.best_of(best.metrics_dataframe[objective.metric].tolist())
-    return (
-        str(best.metrics.get("trial_id", "?")),
-        best.get_best_checkpoint(objective.metric, objective.mode),
-        value,
-        dict(sorted(best.config.items())),
-    )
-
-
 def _tune_folder(tuner: Any) -> str:
     """The Tune experiment folder of a new Tuner (where its state and ours live)."""
     config = tuner._local_tuner.get_run_config()
     return str(Path(config.storage_path) / config.name)
 
 
-def _scores(plan: Plan, final: FinalModel) -> tuple[dict[str, float], dict[str, float]]:
-    """The registered model's test metrics, and the best trial's own (the same unless
-    the registered model is an ensemble). The test split is read here, once."""
-    from trainables.evaluate import score
-
-    data, samples = plan.data, plan.settings.mc_dropout_samples
-    test = score(final.model, data, "test", samples)
-    if len(final.members) > 1:
-        return test, score(final.best_trial_model, data, "test")
-    return test, test
-
-
-def _finish(
-    plan: Plan,
-    recorder: SweepRecorder,
-    final: FinalModel,
-    best: tuple[str, Any, float, dict[str, Any]],
-    counts: dict[str, int],
-    started: float,
-    driver_cpu: float,
-) -> SweepSummary:
-    """Score the registered model on the test set, log and register it, write the
-    report and close the parent run."""
-    settings, objective = plan.settings, plan.objective
-    test, alone = _scores(plan, final)
-    model_uri = _register(plan, recorder, final.model)
-    extra_params: dict[str, Any] = {}
-    extra: dict[str, float] = {f"best_trial_test_{objective.name}": alone[objective.name]}
-    if len(final.members) > 1:
-        extra |= {
-            f"ensemble_{objective.metric}": final.val_score,
-            "ensemble_members": len(final.members),
-        }
-        extra_params["ensemble.members"] = ",".join(f"{t}:{w:.3g}" for t, w in final.members)
-    _log_report(plan, recorder)
-    recorder.finish_sweep(
-        metrics={
-            f"best_{objective.metric}": best[2],
-            **{f"test_{k}": v for k, v in test.items()},
-            **extra,
-            "trials_completed": counts["completed"],
-            "trials_stopped_early": counts["stopped_early"],
-            "trials_failed": counts["failed"],
-            "driver_cpu_seconds": driver_cpu,
-        },
-        params={f"best.{k}": v for k, v in best[3].items()} | extra_params,
-    )
-    assert recorder.experiment_id is not None and recorder.parent_run_id is not None
-    return SweepSummary(
-        name=settings.name,
-        experiment_id=recorder.experiment_id,
-        parent_run_id=recorder.parent_run_id,
-        trials=counts,
-        best_params=best[3],
-        best_trial=f"trial-{best[0]}",
-        task=plan.data.task.kind,
-        objective=objective.metric,
-        mode=objective.mode,
-        best_value=best[2],
-        test=test,
-        model_uri=model_uri,
-        tracking_uri=settings.tracking_uri,
-        seconds=time.monotonic() - started,
-        members=final.members,
-        best_trial_test=alone,
-    )
-
-
-def _register(plan: Plan, recorder: SweepRecorder, model: Any) -> str:
-    """Log ``model`` to the parent run as a SavedModel (tables: inside a pyfunc that
-    takes raw rows) and register it; returns its URI."""
-    import tempfile
-
-    from tracking.models import keras_saver, table_saver
-    from trainables.evaluate import predict
-    from trainables.serving import ROWS, example_rows, export_table_model, output_names
-
-    data, name = plan.data, plan.settings.registered_model
-    if data.inputs.kind != "table":
-        example = example_rows(data)
-        saver = keras_saver(model, example, predict(model, example), MODEL_REQUIREMENTS)
-        return recorder.log_model(saver, name)[0]
-    with tempfile.TemporaryDirectory(prefix="dnn-sweep-export-") as tmp:
-        artifacts = export_table_model(model, data.spec, Path(tmp))
-        columns = [c.name for c in data.inputs.columns]
-        saver = table_saver(
-            artifacts,
-            columns,
-            output_names(data.spec),
-            [str(ROWS)],
-            MODEL_REQUIREMENTS,
-            input_example=example_rows(data),
-        )
-        return recorder.log_model(saver, name)[0]
-
-
-def _log_report(plan: Plan, recorder: SweepRecorder) -> None:
-    """Plots and the leaderboard CSV, built from what MLflow holds, logged to the parent
-    run under ``report/``. A figure that cannot be drawn is named in the report's
-    README.txt and in the ``report_notes`` tag; the sweep's results stand regardless."""
-    import tempfile
-
-    from search.report import build_report
-    from tracking.runs import load_sweep
-
-    settings = plan.settings
-    assert recorder.parent_run_id is not None
-    sweep = load_sweep(
-        settings.tracking_uri,
-        settings.name,
-        recorder.parent_run_id,
-        objective=(plan.objective.metric, plan.objective.mode),
-    )
-    with tempfile.TemporaryDirectory(prefix="dnn-sweep-report-") as tmp:
-        notes = build_report(sweep, Path(tmp))
-        recorder.log_artifacts(recorder.parent_run_id, tmp, "report")
-    if notes:
-        recorder.set_tags(recorder.parent_run_id, {"report_notes": "; ".join(notes)[:4000]})
-
-
-def _fmt_scores(scores: dict[str, float]) -> str:
-    """``test_accuracy 0.9056, test_loss 0.2132``: named as the parent run logs them."""
-    return ", ".join(f"test_{k} {v:.4g}" for k, v in scores.items() if not k.startswith("mc_"))
-
-
-def _ensemble_lines(s: SweepSummary) -> list[str]:
-    if len(s.members) < 2:
-        return []
-    members = ", ".join(f"{label} x{w:.2f}" for label, w in s.members)
-    return [
-        f"Registered an ensemble of {len(s.members)} trials ({members}): "
-        f"{_fmt_scores(s.test)} (the best trial alone: {_fmt_scores(s.best_trial_test)})"
-    ]
-
-
-def format_summary(s: SweepSummary) -> str:
-    """The end-of-sweep report printed by the CLI."""
-    c = s.trials
-    ui = (
-        f"mlflow ui --backend-store-uri {s.tracking_uri}"
-        if not s.tracking_uri.startswith("http")
-        else s.tracking_uri
-    )
-    return "\n".join(
-        [
-            f"Sweep '{s.name}' done in {s.seconds:.0f} s: {sum(c.values())} trials "
-            f"({c['completed']} completed, {c['stopped_early']} stopped early, "
-            f"{c['failed']} failed)",
-            f"Best {s.best_trial}: {s.objective} {s.best_value:.4f} ({s.task}, "
-            f"{s.mode}); {_fmt_scores(s.best_trial_test)}",
-            f"  params: {format_params(s.best_params)}",
-            *_ensemble_lines(s),
-            f"MLflow: experiment '{s.name}' (id {s.experiment_id}), parent run {s.parent_run_id}",
-            f"Model:  {s.model_uri} (TensorFlow SavedModel, registered)",
-            f"Compare runs: {ui}  -> open #/experiments/{s.experiment_id}/runs",
-        ]
-    )
-
-
-__all__ = ["ConfigError", "DataError", "SweepSummary", "UserInputs", "format_summary", "run_sweep"]
+__all__ = ["ConfigError", "DataError", "SweepSummary", "UserInputs", "run_sweep"]

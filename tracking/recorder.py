@@ -79,13 +79,7 @@ class SweepRecorder:
         """Continue recording into an existing sweep (``sweep resume=true``): reopen the
         parent and map its child runs back to their trials, so no trial gets a second run
         and no epoch is logged twice."""
-        try:
-            parent = self.client.get_run(parent_run_id)
-        except Exception as exc:  # noqa: BLE001
-            raise TrackingError(
-                f"tracking.uri={self.tracking_uri}: the sweep's parent run {parent_run_id} "
-                f"is not there ({type(exc).__name__})"
-            ) from exc
+        parent = self.parent(parent_run_id)
         self.experiment_id = parent.info.experiment_id
         self.parent_run_id = parent_run_id
         if parent.info.status != "RUNNING":
@@ -106,6 +100,22 @@ class SweepRecorder:
             self._last_step[trial_id] = max((m.step for m in history), default=0)
             nodes = run.data.tags.get("nodes")
             self._nodes[trial_id] = set(nodes.split(",")) if nodes else set()
+
+    def parent(self, run_id: str | None = None) -> Any:
+        """The sweep's parent run as MLflow holds it now (params, metrics, tags, status).
+
+        Raises:
+            TrackingError: no such run in this backend.
+        """
+        run_id = run_id or self.parent_run_id
+        assert run_id is not None
+        try:
+            return self.client.get_run(run_id)
+        except Exception as exc:  # noqa: BLE001
+            raise TrackingError(
+                f"tracking.uri={self.tracking_uri}: the sweep's parent run {run_id} is not "
+                f"there ({type(exc).__name__})"
+            ) from exc
 
     # -- sweep ------------------------------------------------------------------------
     def start_sweep(
@@ -313,12 +323,16 @@ class SweepRecorder:
 
     def log_model(self, save: Callable[[str], None], registered_model: str) -> tuple[str, str]:
         """Log an MLflow model to the parent run's ``model/`` folder and register it as a
-        new version of ``registered_model``; ``save(path)`` writes the model folder (see
+        new version of ``registered_model`` (the version this parent registered already, if
+        any: a resumed final phase); ``save(path)`` writes the model folder (see
         ``tracking.models``). All through this recorder's client, so no process-wide
         MLflow state is touched. Returns (model URI, registered version)."""
         assert self.parent_run_id is not None
         from mlflow.exceptions import MlflowException
 
+        existing = self._registered_version(registered_model)
+        if existing is not None:  # registered by a run of this step a kill interrupted
+            return f"models:/{registered_model}/{existing}", existing
         with tempfile.TemporaryDirectory(prefix="dnn-sweep-model-") as tmp:
             path = str(Path(tmp) / "model")
             save(path)
@@ -333,6 +347,18 @@ class SweepRecorder:
             registered_model, source, run_id=self.parent_run_id
         ).version
         return f"models:/{registered_model}/{version}", str(version)
+
+    def _registered_version(self, registered_model: str) -> str | None:
+        """The version of ``registered_model`` this sweep's parent run already registered."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            versions = self.client.search_model_versions(
+                f"name = '{registered_model}' and run_id = '{self.parent_run_id}'"
+            )
+        except MlflowException:  # no such registered model yet
+            return None
+        return str(versions[0].version) if versions else None
 
 
 def latest_lr_suggestion(tracking_uri: str, experiment: str) -> float | None:
