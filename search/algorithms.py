@@ -25,15 +25,22 @@ def make_sampler(options: dict[str, Any], seed: int) -> optuna.samplers.BaseSamp
         return optuna.samplers.RandomSampler(seed=seed)
     allowed = {"n_startup_trials", "multivariate", "constant_liar"}
     _no_extra({k: v for k, v in opts.items() if k not in allowed}, "searcher (tpe)")
-    multivariate = bool(opts.get("multivariate", True))
+    startup = opts.get("n_startup_trials", 8)
+    if isinstance(startup, bool) or not isinstance(startup, int) or startup < 0:
+        raise ConfigError(f"searcher.n_startup_trials={startup!r}: must be an integer >= 0")
+    flags = {}
+    for key in ("multivariate", "constant_liar"):
+        flags[key] = opts.get(key, True)
+        if not isinstance(flags[key], bool):
+            raise ConfigError(f"searcher.{key}={flags[key]!r}: must be true or false")
     with warnings.catch_warnings():  # multivariate/group/constant_liar are "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
             seed=seed,
-            n_startup_trials=int(opts.get("n_startup_trials", 10)),
-            multivariate=multivariate,
-            group=multivariate,  # conditional params get their own joint models
-            constant_liar=bool(opts.get("constant_liar", True)),
+            n_startup_trials=startup,
+            multivariate=flags["multivariate"],
+            group=flags["multivariate"],  # conditional params get their own joint models
+            constant_liar=flags["constant_liar"],
         )
 
 

@@ -363,12 +363,23 @@ def run_sweep(
     if done is not None:
         say(f"Sweep '{plan.settings.name}' had finished: nothing to resume")
         return done
-    recorder = _open_records(plan, say)
-    _announce(plan, recorder, say)
-
     import ray
 
+    # Ray first: a cluster that cannot be joined fails before any MLflow record exists
     owns_ray = start_ray(plan.settings)
+    try:
+        recorder = _open_records(plan, say)
+        _announce(plan, recorder, say)
+        return _run(plan, recorder, trainable, started, started_at)
+    finally:
+        if owns_ray:
+            ray.shutdown()
+
+
+def _run(
+    plan: Plan, recorder: SweepRecorder, trainable: Any, started: float, started_at: float
+) -> SweepSummary:
+    """Tune's fit, then the final phase; the parent run is closed whatever happens."""
     status = "FAILED"
     try:
         tuner = _tuner(plan, trainable, _budget(plan.settings, started_at))
@@ -398,8 +409,6 @@ def run_sweep(
     finally:
         if status != "FINISHED":
             recorder.finish_sweep({}, {}, status=status)
-        if owns_ray:
-            ray.shutdown()
 
 
 def _tune_folder(tuner: Any) -> str:

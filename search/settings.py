@@ -137,8 +137,6 @@ def _tensorboard(tb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     enabled = tb.get("enabled", False)
     if not isinstance(enabled, bool):
         raise ConfigError(f"tensorboard.enabled={enabled!r}: must be true or false")
-    if not enabled:
-        return None
     log_dir = tb.get("log_dir")
     if not isinstance(log_dir, str) or not log_dir:
         raise ConfigError(f"tensorboard.log_dir={log_dir!r}: must be a folder path")
@@ -152,6 +150,8 @@ def _tensorboard(tb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
             f"tensorboard.profile_batch={profile!r}: must be 0 (off), a batch number, "
             'or "START,END"'
         )
+    if not enabled:  # checked all the same: a typo is not silently kept for later
+        return None
     folder = log_dir if "://" in log_dir else str(Path(log_dir).expanduser().resolve())
     return {
         "log_dir": f"{folder}/{name}",
@@ -294,7 +294,7 @@ class Settings:
             cluster_address=_cluster_address(cluster),
             dashboard=_dashboard(cluster),
             dashboard_host=_host(cluster.get("dashboard_host", "127.0.0.1")),
-            resume=bool(cfg.get("resume", False)),
+            resume=_flag(cfg, "resume", "resume"),
             lr_suggestion=lr_suggestion,
             time_budget_s=_budget(cfg.get("time_budget_s")),
             dataset=dict(cfg.get("dataset") or {}),

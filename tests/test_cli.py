@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 from pathlib import Path
 
@@ -105,6 +107,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, monkeypatch, overrides, key):
     assert len(lines) == 1, lines
     assert lines[0].startswith("sweep: error: ") and key in lines[0], lines[0]
     assert "Traceback" not in lines[0] and not ray.is_initialized()
+    assert not list(tmp_path.iterdir())  # no MLflow file, no Ray folder, nothing
 
 
 @pytest.mark.parametrize(
@@ -238,3 +241,25 @@ def test_bad_data_exits_2_with_one_line(bad_data, monkeypatch, overrides, key):
     assert code == 2 and len(lines) == 1, lines
     assert lines[0].startswith("sweep: error: ") and key in lines[0], lines[0]
     assert not ray.is_initialized()
+
+
+def test_a_cluster_that_cannot_be_joined_leaves_no_records(tmp_path, monkeypatch):
+    """`cluster.address=auto` with no cluster running fails at Ray's join, before any
+    MLflow record or file exists (Ray is joined before the parent run is opened)."""
+    import ray
+
+    from search.cli import _guarded
+    from search.config import compose_command_line, to_plain
+    from search.driver import run_sweep
+    from search.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAY_ADDRESS", "")
+    args = ["dataset=digits", "cluster=remote", "cluster.address=auto", "trials=1"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stop:
+        _guarded(lambda: run_sweep(load_settings(to_plain(compose_command_line(args)))))
+    assert stop.value.code == 2
+    lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "cluster.address=auto: cannot join" in lines[0], lines
+    assert not list(tmp_path.iterdir()) and not ray.is_initialized()

@@ -14,9 +14,29 @@ import urllib.request
 from tracking.recorder import TrackingError
 from tracking.secrets import mask
 
+# URI schemes MLflow's tracking client serves (SQLAlchemy databases with or without a
+# "+driver", its REST API, a local folder, Databricks).
+SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
+
+
+def check_scheme(tracking_uri: str) -> None:
+    """Raise TrackingError for a URI scheme MLflow cannot track to (a typo such as
+    ``sqllite://`` would otherwise fail deep inside MLflow, after the sweep started)."""
+    if "://" not in tracking_uri and not tracking_uri.startswith("databricks"):
+        return  # a local folder
+    scheme = tracking_uri.split(":", 1)[0].lower().split("+", 1)[0]
+    if scheme not in SCHEMES:
+        raise TrackingError(
+            f"tracking.uri={mask(tracking_uri)}: unsupported scheme {scheme}; use "
+            "sqlite:///FILE.db, http(s)://HOST:PORT (an mlflow server), postgresql://, "
+            "mysql://, mssql://, file:///FOLDER or databricks"
+        )
+
 
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
-    """Raise TrackingError unless an http(s) tracking server answers its /health."""
+    """Raise TrackingError for an unsupported scheme, or unless an http(s) tracking
+    server answers its /health."""
+    check_scheme(tracking_uri)
     if not tracking_uri.startswith(("http://", "https://")):
         return
     parts = urllib.parse.urlsplit(tracking_uri)
