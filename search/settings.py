@@ -137,9 +137,6 @@ def _tensorboard(tb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     enabled = tb.get("enabled", False)
     if not isinstance(enabled, bool):
         raise ConfigError(f"tensorboard.enabled={enabled!r}: must be true or false")
-    log_dir = tb.get("log_dir")
-    if not isinstance(log_dir, str) or not log_dir:
-        raise ConfigError(f"tensorboard.log_dir={log_dir!r}: must be a folder path")
     histogram_freq = _count(tb, "histogram_freq", "tensorboard.histogram_freq")
     profile = tb.get("profile_batch", 0)
     ok = (isinstance(profile, int) and not isinstance(profile, bool) and profile >= 0) or (
@@ -152,6 +149,9 @@ def _tensorboard(tb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
         )
     if not enabled:  # checked all the same: a typo is not silently kept for later
         return None
+    log_dir = tb.get("log_dir")
+    if not isinstance(log_dir, str) or not log_dir:
+        raise ConfigError(f"tensorboard.log_dir={log_dir!r}: must be a folder path")
     folder = log_dir if "://" in log_dir else str(Path(log_dir).expanduser().resolve())
     return {
         "log_dir": f"{folder}/{name}",
