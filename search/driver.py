@@ -27,7 +27,7 @@ from search.callbacks import (
 from search.errors import ConfigError
 from search.finish import finish
 from search.progress import ProgressCallback
-from search.ray_runtime import check_address, start_ray
+from search.ray_runtime import check_address, check_local_gpus, start_ray
 from search.settings import Settings
 from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, write_state
@@ -82,6 +82,8 @@ def prepare(
         )
     if settings.cluster_address is not None:
         check_address(settings.cluster_address)
+    elif settings.gpus_per_trial > 0:
+        check_local_gpus(settings.gpus_per_trial)
     data, settings = _load(settings, inputs)
     objective = Objective.for_task(data.task, settings.objective_metric, settings.objective_mode)
     settings.space.check_data(data.spec)

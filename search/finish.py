@@ -21,7 +21,7 @@ from tracking import SweepRecorder
 
 # What the logged model needs to be served; given explicitly because MLflow's
 # requirement inference costs seconds per log_model call.
-MODEL_REQUIREMENTS = ["tensorflow-cpu>=2.21", "keras>=3.15", "numpy", "pandas"]
+MODEL_REQUIREMENTS = ["tensorflow>=2.21", "keras>=3.15", "numpy", "pandas"]
 
 
 def finish(

@@ -50,6 +50,28 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         ) from exc
 
 
+def check_local_gpus(gpus_per_trial: float) -> None:
+    """A local sweep asking for GPUs this machine's TensorFlow cannot see would wait
+    forever for resources (Tune only warns, after a minute): refuse it now.
+
+    Raises:
+        ConfigError: naming ``trial.gpus`` and what is there.
+    """
+    from trainables.devices import visible_gpus
+
+    seen = visible_gpus()
+    if seen == 0:
+        raise ConfigError(
+            f"trial.gpus={gpus_per_trial:g}: TensorFlow sees no GPU on this machine (no "
+            "CUDA device, or a CPU-only TensorFlow); use trial.gpus=0, install '.[gpu]' "
+            "where a GPU is, or cluster=remote"
+        )
+    if gpus_per_trial > seen:
+        raise ConfigError(
+            f"trial.gpus={gpus_per_trial:g}: this machine has {seen} GPU(s) TensorFlow sees"
+        )
+
+
 def start_ray(settings: Settings) -> bool:
     """Local: Ray with exactly this machine's CPUs (GPUs detected), its services bound to
     127.0.0.1 (nothing reachable from the network), the dashboard off or on

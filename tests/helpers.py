@@ -66,25 +66,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def documented_mlflow_server() -> list[str]:
+    """The `mlflow server ...` command cluster.yaml starts on the head node (without its
+    nohup and redirections): the tests run the documented command itself."""
+    import shlex
+
+    import yaml
+
+    cluster = yaml.safe_load((Path(__file__).resolve().parents[1] / "cluster.yaml").read_text())
+    (command,) = [c for c in cluster["head_setup_commands"] if "mlflow server" in c]
+    words = shlex.split(command)
+    words = words[words.index("mlflow") :]
+    return words[: words.index(">")] if ">" in words else words
+
+
 @contextlib.contextmanager
 def mlflow_server(folder: Path, backend_uri: str, artifacts: Path | None = None) -> Iterator[str]:
     """A real `mlflow server` on loopback over ``backend_uri``; yields its URL and stops
     it (its whole process group) on exit."""
     port = free_port()
-    args = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        backend_uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    if artifacts is not None:
-        args += ["--artifacts-destination", str(artifacts)]
+    args = [str(Path(sys.executable).parent / "mlflow"), *documented_mlflow_server()[1:]]
+    values = {"--backend-store-uri": backend_uri, "--port": str(port)}
+    values["--artifacts-destination"] = str(artifacts or folder / "mlartifacts")
+    args = [values.get(args[i - 1], a) if i else a for i, a in enumerate(args)]
+    args += ["--workers", "1"]
     log = folder / f"mlflow-server-{port}.log"
     proc = subprocess.Popen(
         args,

@@ -82,6 +82,8 @@ BAD_INPUTS = [
     (["tracking.uri=http://127.0.0.1:9"], "tracking.uri="),
     (["cluster=remote", "cluster.address=127.0.0.1:9"], "cluster.address="),
     (["trial.gpus=-1"], "trial.gpus="),
+    (["trial.gpus=1"], "trial.gpus=1: TensorFlow sees no GPU on this machine"),
+    (["trial.gpus=0.25"], "trial.gpus=0.25: TensorFlow sees no GPU on this machine"),
     (["checkpoint.frequency=0"], "checkpoint.frequency="),
     (["ensemble.size=0"], "ensemble.size="),
     (["ensemble.candidates=-2"], "ensemble.candidates="),
@@ -101,6 +103,11 @@ def test_bad_input_exits_2_with_one_line(tmp_path, monkeypatch, overrides, key):
     is covered below, once per kind of error)."""
     import ray
 
+    if "sees no GPU" in key:
+        from trainables.devices import visible_gpus
+
+        if visible_gpus():
+            pytest.skip("this machine has a GPU")
     monkeypatch.chdir(tmp_path)
     code, lines = check_inputs("dataset=digits", "search_space=keras_tuner", *overrides)
     assert code == 2, lines

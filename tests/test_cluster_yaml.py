@@ -18,8 +18,20 @@ def test_cluster_yaml_passes_ray_validation():
     types = config["available_node_types"]
     assert config["head_node_type"] == "head"
     assert types["gpu_worker"]["max_workers"] >= types["gpu_worker"]["min_workers"] >= 1
-    assert any("pip install" in c for c in config["setup_commands"])
+    assert any(c.endswith('pip install --quiet "."') for c in config["head_setup_commands"])
+    assert any(c.endswith('pip install --quiet ".[gpu]"') for c in config["worker_setup_commands"])
     assert any(target.endswith("/conf") for target in config["file_mounts"])
+
+
+def test_no_server_listens_on_the_network_without_auth():
+    raw = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    commands = [c for key, cs in raw.items() if key.endswith("commands") for c in cs]
+    for command in commands:
+        if "0.0.0.0" in command:
+            assert "basic-auth" in command, command
+    (mlflow,) = [c for c in commands if "mlflow server" in c]
+    assert "--host 127.0.0.1" in mlflow and "--serve-artifacts" in mlflow
+    assert any("--dashboard-host=127.0.0.1" in c for c in commands)
 
 
 def test_validation_really_checks():

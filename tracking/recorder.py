@@ -57,6 +57,16 @@ def _masked_tree(data: Any) -> Any:
     return mask(data) if isinstance(data, str) else data
 
 
+def artifact_root(tracking_uri: str) -> str | None:
+    """Where a new experiment's artifacts go: beside a SQLite file (``mlruns/`` in its
+    folder), so records and artifacts stay together whatever folder a sweep runs from;
+    None (the server's or MLflow's default) for any other backend."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return (Path(tracking_uri[len(prefix) :]).resolve().parent / "mlruns").as_uri()
+
+
 class SweepRecorder:
     """Records one sweep: a parent run, and a nested child run per trial."""
 
@@ -147,7 +157,9 @@ class SweepRecorder:
             exp = self.client.get_experiment_by_name(self.experiment_name)
             if exp is None:
                 self.experiment_id = self.client.create_experiment(
-                    self.experiment_name, tags=EXPERIMENT_KIND
+                    self.experiment_name,
+                    artifact_location=artifact_root(self.tracking_uri),
+                    tags=EXPERIMENT_KIND,
                 )
             else:
                 if exp.lifecycle_stage == "deleted":

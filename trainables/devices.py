@@ -98,3 +98,11 @@ def configure_devices(threads: int, gpus: float) -> dict[str, object]:
         else "memory growth"
     )
     return applied
+
+
+def visible_gpus() -> int:
+    """GPUs TensorFlow sees on this machine (0 without CUDA, or with a CPU-only build).
+    Imports TensorFlow: ask only when a sweep wants GPUs."""
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
