@@ -27,7 +27,7 @@ from search.callbacks import (
 from search.errors import ConfigError
 from search.finish import finish
 from search.progress import ProgressCallback
-from search.ray_runtime import check_address, check_local_gpus, start_ray
+from search.ray_runtime import check_address, check_local_gpus, start_ray, wait_for_gpus
 from search.settings import Settings
 from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, write_state
@@ -370,6 +370,9 @@ def run_sweep(
     # Ray first: a cluster that cannot be joined fails before any MLflow record exists
     owns_ray = start_ray(plan.settings)
     try:
+        if plan.settings.cluster_address is not None and plan.settings.gpus_per_trial > 0:
+            waited = wait_for_gpus(plan.settings, say)  # an autoscaler's minutes are free
+            started, started_at = started + waited, started_at + waited
         recorder = _open_records(plan, say)
         _announce(plan, recorder, say)
         return _run(plan, recorder, trainable, started, started_at)

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 
 from search.errors import ConfigError
 from search.settings import Settings
+
+# Seconds a joining driver retries the head's GCS (Ray's default, 20, doubles the wait of
+# a refused token); the socket is already known to answer when it is used.
+JOIN_RETRIES_S = "8"
+PROGRESS_EVERY_S = 15.0
+TOKEN_HINT = (
+    "copy the head's ~/.ray/auth_token to this machine, or export "
+    "RAY_AUTH_TOKEN=<the output of `ray get-auth-token` on the head>"
+)
 
 
 def _env_defaults() -> None:
@@ -98,10 +113,111 @@ def start_ray(settings: Settings) -> bool:
         )
         return True
     check_address(settings.cluster_address)
-    try:
-        ray.init(address=settings.cluster_address, **common)
-    except (ConnectionError, RuntimeError) as exc:
-        raise ConfigError(
-            f"cluster.address={settings.cluster_address}: cannot join ({str(exc)[:200]})"
-        ) from exc
+    _use_cluster_token()
+    _join(settings.cluster_address, common)
     return True
+
+
+def _use_cluster_token() -> None:
+    """Ray turns token auth on by itself only for ``address=auto``; with HOST:PORT a
+    driver holding the token (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or
+    ``~/.ray/auth_token``) would still knock without it. Do what ``auto`` does: token
+    mode whenever a token is there and ``RAY_AUTH_MODE`` is unset (an explicit mode,
+    e.g. ``disabled``, is kept)."""
+    from ray._private.authentication import authentication_token_setup as auth
+    from ray.exceptions import AuthenticationError
+
+    # Ray's announcement ("Token authentication is enabled ...") is not news here.
+    logger = logging.getLogger(auth.__name__)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        auth.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    except AuthenticationError as exc:  # e.g. RAY_AUTH_TOKEN_PATH names no readable file
+        raise ConfigError(f"cluster=remote: {str(exc).split('. ')[0]}; {TOKEN_HINT}") from exc
+    finally:
+        logger.setLevel(level)
+
+
+def _join(address: str, common: dict[str, object]) -> None:
+    """ray.init on a cluster; Ray's retry warnings (C++, one a second) are kept out of
+    the terminal and a refusal becomes one line saying what to set."""
+    import ray
+
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", JOIN_RETRIES_S)
+    with tempfile.TemporaryFile("w+") as log:
+        try:
+            with _stderr_to(log):
+                ray.init(address=address, **common)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ConfigError(_join_error(address, exc)) from exc
+        log.seek(0)
+        sys.stderr.write(log.read())
+
+
+@contextlib.contextmanager
+def _stderr_to(file: object) -> Iterator[None]:
+    """File descriptor 2 (where Ray's C++ core writes) redirected to ``file``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _join_error(address: str, exc: BaseException) -> str:
+    causes = f"{exc} {exc.__cause__} {exc.__context__}"
+    if "auth_token" in causes or "AuthenticationError" in causes:
+        mode = os.environ.get("RAY_AUTH_MODE", "unset")
+        return (
+            f"cluster.address={address}: the cluster refused this machine's Ray auth token "
+            f"(RAY_AUTH_MODE={mode}): {TOKEN_HINT}"
+        )
+    return f"cluster.address={address}: cannot join ({str(exc)[:200]})"
+
+
+def wait_for_gpus(settings: Settings, say: Callable[[str], None]) -> float:
+    """On a cluster, trials asking for GPUs wait until GPU workers have joined (an
+    autoscaler needs minutes to start one), with a line every ``PROGRESS_EVERY_S``; none
+    within ``cluster.gpu_wait_s`` ends the sweep before any record. The demand is told
+    to the autoscaler (``request_resources``), which starts no GPU node otherwise while
+    no trial is pending. Returns the seconds waited (not counted in time_budget_s)."""
+    import ray
+    from ray.autoscaler.sdk import request_resources
+
+    need, started = settings.gpus_per_trial, time.monotonic()
+    if ray.cluster_resources().get("GPU", 0) >= need:
+        return 0.0
+    bundle = {"GPU": need, "CPU": settings.cpus_per_trial}
+    request_resources(bundles=[bundle] * settings.max_concurrent)
+    try:
+        _poll_gpus(settings, say, started)
+    finally:
+        request_resources(bundles=[])  # from here on, pending trials are the demand
+    return time.monotonic() - started
+
+
+def _poll_gpus(settings: Settings, say: Callable[[str], None], started: float) -> None:
+    import ray
+
+    need, last = settings.gpus_per_trial, -PROGRESS_EVERY_S
+    while (have := ray.cluster_resources().get("GPU", 0)) < need:
+        waited = time.monotonic() - started
+        if waited >= settings.gpu_wait_s:
+            raise ConfigError(
+                f"cluster.gpu_wait_s={settings.gpu_wait_s:g}: no GPU worker joined in time "
+                f"(trial.gpus={need:g}, the cluster has {have:g} GPU); check the "
+                "autoscaler (ray monitor cluster.yaml) or raise cluster.gpu_wait_s"
+            )
+        if waited - last >= PROGRESS_EVERY_S:
+            say(
+                f"Waiting for GPU workers to join: {have:g} of {need:g} GPU so far "
+                f"({waited:.0f} s of cluster.gpu_wait_s={settings.gpu_wait_s:g})"
+            )
+            last = waited
+        time.sleep(1.0)
+    say(f"GPU workers joined: {have:g} GPU after {time.monotonic() - started:.0f} s")

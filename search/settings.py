@@ -48,6 +48,13 @@ def _budget(value: Any) -> float | None:
     return float(value)
 
 
+def _seconds(cfg: Mapping[str, Any], key: str, label: str, default: float) -> float:
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{label}={value!r}: must be a number of seconds > 0")
+    return float(value)
+
+
 def _count(cfg: Mapping[str, Any], key: str, label: str) -> int:
     value = cfg.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -216,6 +223,7 @@ class Settings:
     resolved: dict[str, Any]
     tensorboard: dict[str, Any] | None = None
     dashboard_host: str = "127.0.0.1"
+    gpu_wait_s: float = 600.0
     ensemble_size: int = 1
     ensemble_candidates: int = 10
     task: str = "auto"
@@ -294,6 +302,7 @@ class Settings:
             cluster_address=_cluster_address(cluster),
             dashboard=_dashboard(cluster),
             dashboard_host=_host(cluster.get("dashboard_host", "127.0.0.1")),
+            gpu_wait_s=_seconds(cluster, "gpu_wait_s", "cluster.gpu_wait_s", 600.0),
             resume=_flag(cfg, "resume", "resume"),
             lr_suggestion=lr_suggestion,
             time_budget_s=_budget(cfg.get("time_budget_s")),

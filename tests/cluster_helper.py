@@ -1,36 +1,103 @@
-"""A 2-node Ray cluster in its own process, driven over stdin/stdout by tests.
-
-`ray.cluster_utils.Cluster` misbehaves in a process that already imported TensorFlow
-(as the pytest process has), so the cluster lives here. Protocol: prints
-``ADDRESS <addr>`` and ``WORKER <node id>`` once up; reads ``remove`` (kill the worker
-node, no grace) and ``stop`` (shut everything down) from stdin.
-"""
+"""A two-node Ray cluster on this machine the way users start one: ``ray start --head``
+and ``ray start --address`` (each ``--block``ed in a process group of its own, so a
+test can kill a whole node and stop both without ``ray stop``, which would end every
+Ray on the machine). Loopback 127.0.0.2/127.0.0.3: Ray rewrites 127.0.0.1 (see
+../shared/GOTCHAS.md). Token auth is on, with the token in Ray's standard file."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
-from ray.cluster_utils import Cluster
-
-
-def main() -> None:
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.2", "include_dashboard": False},
-    )
-    worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.2")
-    cluster.wait_for_nodes()
-    print(f"ADDRESS {cluster.address}\nWORKER {worker.node_id}", flush=True)
-    try:
-        for line in sys.stdin:
-            if line.strip() == "remove":
-                cluster.remove_node(worker, allow_graceful=False)
-                print("REMOVED", flush=True)
-            elif line.strip() == "stop":
-                break
-    finally:
-        cluster.shutdown()
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 
 
-if __name__ == "__main__":
-    main()
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def ensure_token(ray: Path) -> None:
+    """Ray's standard token file (``~/.ray/auth_token``), created as a user would."""
+    if not (Path.home() / ".ray" / "auth_token").is_file():
+        subprocess.run([ray, "get-auth-token", "--generate"], check=True, capture_output=True)
+
+
+class RayStartCluster:
+    """Head and one worker node, each with ``cpus`` CPUs."""
+
+    def __init__(self, cpus: int = 1, root: Path | None = None) -> None:
+        self.ray = Path(sys.executable).parent / "ray"
+        ensure_token(self.ray)
+        self.env = {
+            **os.environ,
+            "RAY_AUTH_MODE": "token",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            **({"PYTHONPATH": str(root)} if root else {}),
+        }
+        port = _free_port(HEAD_IP)
+        self.address = f"{HEAD_IP}:{port}"
+        common = [f"--num-cpus={cpus}", "--block", "--disable-usage-stats"]
+        self.head = self._start(
+            ["--head", f"--node-ip-address={HEAD_IP}", f"--port={port}"]
+            + ["--include-dashboard=false", *common]
+        )
+        self.worker = self._start(
+            [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
+        )
+        self.worker_id = self._node_ids()[WORKER_IP]
+
+    def _start(self, args: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [self.ray, "start", *args],
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        seen = []
+        for line in proc.stdout:  # `--block` prints its banner, then stays up
+            seen.append(line)
+            if "Ray runtime started" in line:
+                return proc
+        raise RuntimeError("ray start failed:\n" + "".join(seen[-20:]))
+
+    def _node_ids(self) -> dict[str, str]:
+        probe = (
+            f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR');"
+            "print(json.dumps({n['NodeManagerAddress']: n['NodeID'] for n in ray.nodes()"
+            " if n['Alive']}))"
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            out = subprocess.run(
+                [sys.executable, "-c", probe], env=self.env, capture_output=True, text=True
+            )
+            nodes = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout else {}
+            if len(nodes) == 2 or time.monotonic() > deadline:
+                return nodes
+            time.sleep(1)
+
+    def kill_worker(self) -> None:
+        """The worker node dies at once (raylet, its workers and all): no grace."""
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait()
+
+    def stop(self) -> None:
+        for proc in (self.worker, self.head):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in (self.worker, self.head):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -1,6 +1,7 @@
-"""A 2-node Ray cluster on this machine (ray.cluster_utils): a sweep joins it
-(cluster=remote), uses both nodes; the test kills the worker node mid-trial; the sweep
-completes and the interrupted trial resumes from its checkpoint on the other node."""
+"""A 2-node Ray cluster on this machine started as users start one (`ray start --head`,
+`ray start --address`, token auth on): a sweep joins it with cluster=remote and no Ray
+setting in its environment, uses both nodes; the test kills the worker node mid-trial;
+the sweep completes and the interrupted trial resumes from its checkpoint on the head."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.cluster_helper import RayStartCluster
 from tests.conftest import ROOT
 from tests.helpers import trial_runs
 
@@ -21,57 +23,63 @@ pytestmark = pytest.mark.slow
 TRIALS, EPOCHS = 4, 40
 
 
-class TwoNodeCluster:
-    """Handle on tests/cluster_helper.py running in its own process."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.cluster_helper"],
-            cwd=ROOT,
-            env=env,
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        lines = dict(self.proc.stdout.readline().split(" ", 1) for _ in range(2))
-        self.address = lines["ADDRESS"].strip()
-        self.worker_id = lines["WORKER"].strip()
-
-    def remove_worker(self) -> None:
-        self.proc.stdin.write("remove\n")
-        self.proc.stdin.flush()
-        assert self.proc.stdout.readline().strip() == "REMOVED"
-
-    def stop(self) -> None:
-        try:
-            self.proc.stdin.write("stop\n")
-            self.proc.stdin.flush()
-            self.proc.wait(timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_node_cluster():
-    # Multi-node on one host: loopback 127.0.0.2 (Ray rewrites 127.0.0.1), and every process
-    # shares the auth token Ray creates on first use (see ../shared/GOTCHAS.md).
-    env = {
-        **os.environ,
-        "RAY_AUTH_MODE": "token",
-        "PYTHONPATH": str(ROOT),
-        "RAY_AUTH_TOKEN_PATH": str(Path("~/.ray/auth_token").expanduser()),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    cluster = TwoNodeCluster(env)
+    cluster = RayStartCluster(cpus=1, root=ROOT)
     try:
-        yield cluster, env
+        yield cluster
     finally:
         cluster.stop()
 
 
+def _user_env() -> dict[str, str]:
+    """The sweep's environment: what a user's shell has, no Ray auth setting (the
+    sweep must find the token and set the mode itself)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    return {**env, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _refused(tmp_path: Path, args: list[str], env: dict[str, str]) -> str:
+    """A sweep that must end before creating anything: its one line of stderr."""
+    sweep = str(Path(sys.executable).parent / "sweep")
+    common = ["dataset=digits", "trials=2", "tracking.uri=sqlite:///n.db", "ray.storage_path=ray"]
+    out = subprocess.run(
+        [sweep, "cluster=remote", *args, *common],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())  # no record, no folder
+    (line,) = out.stderr.strip().splitlines()
+    return out.stdout + line
+
+
+@pytest.mark.parametrize("where", ["no token here", "RAY_AUTH_TOKEN_PATH names nothing"])
+def test_a_missing_token_is_one_line_saying_what_to_set(tmp_path, two_node_cluster, where):
+    home = tmp_path.parent / "home"  # a machine without ~/.ray/auth_token
+    home.mkdir(exist_ok=True)
+    env = {**_user_env(), "HOME": str(home)}
+    if where != "no token here":
+        env["RAY_AUTH_TOKEN_PATH"] = str(home / "missing")
+    started = time.monotonic()
+    said = _refused(tmp_path, [f"cluster.address={two_node_cluster.address}"], env)
+    assert "RAY_AUTH_TOKEN=<the output of `ray get-auth-token` on the head>" in said
+    assert ("refused" in said) == (where == "no token here"), said
+    assert time.monotonic() - started < 30
+
+
+def test_gpu_trials_wait_for_gpu_workers_then_end_clearly(tmp_path, two_node_cluster):
+    args = [f"cluster.address={two_node_cluster.address}", "trial.gpus=1", "cluster.gpu_wait_s=3"]
+    said = _refused(tmp_path, args, _user_env())
+    assert "Waiting for GPU workers to join: 0 of 1 GPU so far" in said
+    assert "cluster.gpu_wait_s=3: no GPU worker joined in time" in said
+
+
 def test_sweep_survives_losing_a_node(tmp_path, two_node_cluster):
-    cluster, env = two_node_cluster
+    cluster = two_node_cluster
     sweep = str(Path(sys.executable).parent / "sweep")
     args = [
         sweep,
@@ -90,7 +98,9 @@ def test_sweep_survives_losing_a_node(tmp_path, two_node_cluster):
         "ray.storage_path=ray",
     ]
     log = open(tmp_path / "sweep.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=_user_env()
+    )
     client = MlflowClient(f"sqlite:///{tmp_path / 'n.db'}")
     victim = None
     try:
@@ -108,7 +118,7 @@ def test_sweep_survives_losing_a_node(tmp_path, two_node_cluster):
                 if run.info.status == "RUNNING" and on_worker and 3 <= epochs < EPOCHS - 5:
                     victim = run.data.tags["trial_id"]
         assert victim is not None, (tmp_path / "sweep.log").read_text()[-3000:]
-        cluster.remove_worker()  # the node dies mid-trial, no grace
+        cluster.kill_worker()  # the node dies mid-trial, no grace
         proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
