@@ -7,6 +7,7 @@ input costs seconds, not a cluster start-up), fit, select the final model, recor
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from search.callbacks import (
 )
 from search.errors import ConfigError
 from search.finish import finish
+from search.node_metrics import NodeMetrics
 from search.progress import ProgressCallback
 from search.ray_runtime import check_address, check_local_gpus, start_ray, wait_for_gpus
 from search.settings import Settings
@@ -399,7 +401,8 @@ def _run(
                 },
             )
         cpu_before = time.process_time()
-        results = tuner.fit()
+        with _system_metrics(plan.settings, recorder):
+            results = tuner.fit()
         # the driver's own CPU while trials ran: Tune's loop, the searcher, the scheduler,
         # MLflow logging, progress (what each more trial costs the driver)
         driver_cpu = time.process_time() - cpu_before
@@ -414,6 +417,14 @@ def _run(
     finally:
         if status != "FINISHED":
             recorder.finish_sweep({}, {}, status=status)
+
+
+def _system_metrics(settings: Settings, recorder: SweepRecorder) -> Any:
+    """CPU, memory (and GPU) of every node on the parent run while the trials run."""
+    if not settings.system_metrics:
+        return contextlib.nullcontext()
+    on_cluster = settings.cluster_address is not None
+    return NodeMetrics(recorder.parent_run_id, settings.tracking_uri, on_cluster)
 
 
 def _tune_folder(tuner: Any) -> str:

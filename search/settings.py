@@ -105,8 +105,8 @@ def _absolute_sqlite(uri: str) -> str:
     return uri
 
 
-def _flag(cfg: Mapping[str, Any], key: str, label: str) -> bool:
-    value = cfg.get(key, False)
+def _flag(cfg: Mapping[str, Any], key: str, label: str, default: bool = False) -> bool:
+    value = cfg.get(key, default)
     if not isinstance(value, bool):
         raise ConfigError(f"{label}={value!r}: must be true or false")
     return value
@@ -224,6 +224,7 @@ class Settings:
     tensorboard: dict[str, Any] | None = None
     dashboard_host: str = "127.0.0.1"
     gpu_wait_s: float = 600.0
+    system_metrics: bool = True
     ensemble_size: int = 1
     ensemble_candidates: int = 10
     task: str = "auto"
@@ -316,6 +317,7 @@ class Settings:
             scheduler=_options(cfg, "scheduler", SCHEDULERS),
             tracking_uri=_absolute_sqlite(uri),
             registered_model=str(tracking.get("registered_model") or name),
+            system_metrics=_flag(tracking, "system_metrics", "tracking.system_metrics", True),
             storage_path=storage,
             resolved=dict(cfg),
             tensorboard=_tensorboard(cfg.get("tensorboard") or {}, name),

@@ -99,3 +99,14 @@ def test_compare_two_trials_with_their_val_accuracy_charts(ui, page, shots):
     legend = page.inner_text("body")
     assert f"{a.info.run_name} (val_accuracy)" in legend
     assert f"{b.info.run_name} (val_accuracy)" in legend
+
+
+def test_parent_run_shows_system_metrics(ui, page, shots):
+    url, exp_id, parent, _ = ui
+    page.goto(f"{url}/#/experiments/{exp_id}/runs/{parent.info.run_id}/system-metrics")
+    page.get_by_text("cpu_utilization_percentage").first.wait_for()
+    page.locator(".js-plotly-plot, canvas, svg.recharts-surface").first.wait_for()
+    page.screenshot(path=str(shots / "5-parent-system-metrics.png"), full_page=True)
+    body = page.inner_text("body")
+    for metric in ("cpu_utilization_percentage", "system_memory_usage_megabytes"):
+        assert metric in body, metric

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.cluster_helper import RayStartCluster
+from tests.cluster_helper import HEAD_IP, WORKER_IP, RayStartCluster
 from tests.conftest import ROOT
 from tests.helpers import trial_runs
 
@@ -137,3 +137,6 @@ def test_sweep_survives_losing_a_node(tmp_path, two_node_cluster):
     steps = [m.step for m in client.get_metric_history(moved.info.run_id, "val_accuracy")]
     assert steps == list(range(1, EPOCHS + 1))  # one continuous learning curve
     assert moved.info.status == "FINISHED" and parent.info.status == "FINISHED"
+    # system metrics of both nodes on the parent run, named by node IP
+    for ip in (HEAD_IP, WORKER_IP):
+        assert parent.data.metrics[f"system/{ip}/cpu_utilization_percentage"] >= 0

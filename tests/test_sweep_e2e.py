@@ -99,6 +99,14 @@ def test_parent_has_results_and_config(client, runs):
     assert "config.yaml" in artifacts
 
 
+def test_parent_has_the_system_metrics_of_the_sweep(client, runs):
+    parent, _ = runs
+    cpu = client.get_metric_history(parent.info.run_id, "system/cpu_utilization_percentage")
+    assert cpu and all(0 <= m.value <= 100 for m in cpu)
+    assert [m.step for m in cpu] == list(range(len(cpu)))
+    assert parent.data.metrics["system/system_memory_usage_megabytes"] > 0
+
+
 def test_registered_savedmodel_predicts_class_probabilities(client, finished_sweep):
     import mlflow
     import tensorflow as tf
