@@ -423,8 +423,7 @@ def _system_metrics(settings: Settings, recorder: SweepRecorder) -> Any:
     """CPU, memory (and GPU) of every node on the parent run while the trials run."""
     if not settings.system_metrics:
         return contextlib.nullcontext()
-    on_cluster = settings.cluster_address is not None
-    return NodeMetrics(recorder.parent_run_id, settings.tracking_uri, on_cluster)
+    return NodeMetrics(recorder, on_cluster=settings.cluster_address is not None)
 
 
 def _tune_folder(tuner: Any) -> str:

@@ -1,81 +1,88 @@
 """The parent run records the system metrics of every node a sweep uses, so a user sees
 an idle GPU or a swapping node next to the learning curves.
 
-Locally the driver's machine is the only node: one monitor thread in the driver. On a
-cluster one small actor per node (no CPU reserved, pinned with Ray's node affinity)
-runs the monitor there; nodes an autoscaler adds later are picked up every
-``WATCH_EVERY_S``. Metric names carry the node's IP.
+A driver thread takes a sample every ``SAMPLING_S`` seconds and logs it on the parent
+run (``system/<metric>``; ``system/<node IP>/<metric>`` on a cluster), step = seconds
+since the sweep began, so a resumed sweep's samples follow the first ones. On a cluster
+each node runs a small sampler actor (no CPU reserved, pinned with Ray's node affinity);
+nodes an autoscaler adds later are picked up as they join. Workers never write to MLflow.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
-from tracking.system_metrics import start_monitor, stop_monitor
+from tracking import SweepRecorder
+from tracking.system_metrics import MachineSampler
 
-WATCH_EVERY_S = 30.0
-
-
-class _NodeMonitor:
-    """Runs on one node for the sweep's length (a Ray actor)."""
-
-    def __init__(self, run_id: str, tracking_uri: str, node: str) -> None:
-        self.monitor = start_monitor(run_id, tracking_uri, node)
-
-    def stop(self) -> None:
-        stop_monitor(self.monitor)
+SAMPLING_S = 5.0
+NODE_TIMEOUT_S = 10.0  # a node that does not answer (just died) is skipped this round
 
 
 class NodeMetrics:
-    """``with NodeMetrics(run_id, uri, on_cluster):`` around the trials."""
+    """``with NodeMetrics(recorder, on_cluster):`` around the trials."""
 
-    def __init__(self, run_id: str, tracking_uri: str, on_cluster: bool) -> None:
-        self.run_id, self.tracking_uri, self.on_cluster = run_id, tracking_uri, on_cluster
-        self.local: Any = None
-        self.actors: dict[str, Any] = {}
+    def __init__(self, recorder: SweepRecorder, on_cluster: bool) -> None:
+        self.recorder, self.on_cluster = recorder, on_cluster
+        self.run_id = recorder.parent_run_id
+        self.began_s = recorder.parent().info.start_time / 1000
+        self.local = None if on_cluster else MachineSampler()
+        self.samplers: dict[str, tuple[str, Any]] = {}  # node id -> (IP, actor)
         self.done = threading.Event()
-        self.watcher: threading.Thread | None = None
+        self.thread = threading.Thread(target=self._loop, name="node-metrics", daemon=True)
 
     def __enter__(self) -> NodeMetrics:
-        if not self.on_cluster:
-            self.local = start_monitor(self.run_id, self.tracking_uri)
-            return self
-        self.watcher = threading.Thread(target=self._watch, name="node-metrics", daemon=True)
-        self.watcher.start()
+        self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.done.set()
-        if self.local is not None:
-            stop_monitor(self.local)
-        if self.watcher is not None:
-            self.watcher.join()
-            self._stop_actors()
+        self.thread.join()
+        self._sample()  # the last seconds too
+        if self.samplers:
+            import ray
 
-    def _watch(self) -> None:
-        while True:
-            self._add_new_nodes()
-            if self.done.wait(WATCH_EVERY_S):
-                return
+            for _, actor in self.samplers.values():
+                ray.kill(actor)
+
+    def _loop(self) -> None:
+        while not self.done.wait(SAMPLING_S):
+            self._sample()
+
+    def _sample(self) -> None:
+        metrics = self._local() if self.local is not None else self._cluster()
+        if metrics:
+            step = int(time.time() - self.began_s)
+            self.recorder.log_metrics(self.run_id, metrics, step=step)
+
+    def _local(self) -> dict[str, float]:
+        return {f"system/{k}": v for k, v in self.local.take().items()}  # type: ignore[union-attr]
+
+    def _cluster(self) -> dict[str, float]:
+        import ray
+
+        self._add_new_nodes()
+        refs = {actor.take.remote(): ip for ip, actor in self.samplers.values()}
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=NODE_TIMEOUT_S)
+        metrics: dict[str, float] = {}
+        for ref in ready:
+            try:
+                sample = ray.get(ref)
+            except ray.exceptions.RayError:  # its node is gone
+                continue
+            metrics.update({f"system/{refs[ref]}/{k}": v for k, v in sample.items()})
+        return metrics
 
     def _add_new_nodes(self) -> None:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        actor = ray.remote(num_cpus=0, max_restarts=0)(_NodeMonitor)
+        sampler = ray.remote(num_cpus=0, max_restarts=0)(MachineSampler)
         for node in ray.nodes():
-            if not node["Alive"] or node["NodeID"] in self.actors:
+            if not node["Alive"] or node["NodeID"] in self.samplers:
                 continue
             pinned = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
-            self.actors[node["NodeID"]] = actor.options(scheduling_strategy=pinned).remote(
-                self.run_id, self.tracking_uri, node["NodeManagerAddress"]
-            )
-
-    def _stop_actors(self) -> None:
-        import ray
-
-        stops = [actor.stop.remote() for actor in self.actors.values()]
-        ray.wait(stops, num_returns=len(stops), timeout=30)  # a dead node's never returns
-        for actor in self.actors.values():
-            ray.kill(actor)
+            actor = sampler.options(scheduling_strategy=pinned).remote()
+            self.samplers[node["NodeID"]] = (node["NodeManagerAddress"], actor)

@@ -1,45 +1,45 @@
-"""System metrics of one machine on a run: CPU, memory, disk and network, and NVIDIA GPUs
+"""System metrics of one machine: CPU, memory, disk and network, and NVIDIA (or AMD) GPUs
 (utilization, memory, power) where ``nvidia-ml-py`` is installed (the ``gpu`` extra).
 
-MLflow's own monitor, the one ``mlflow.start_run(log_system_metrics=True)`` starts, built
-directly: the fluent call would make the sweep's parent run this process's active run
-(and end it at exit), while a sweep's parent is shared by the driver and every node.
-Metrics are named ``system/<name>`` (one machine) or ``system/<node>/<name>`` (a cluster),
-which the MLflow UI shows on the run's "System metrics" tab.
+MLflow's own metric monitors, the ones ``mlflow.start_run(log_system_metrics=True)``
+samples, without its logging thread: on a cluster the samples are taken on each node
+and written by the driver, so worker nodes never talk to MLflow (its server on the head
+listens on 127.0.0.1 only). Names as MLflow gives them (``cpu_utilization_percentage``,
+``system_memory_usage_megabytes``, ``gpu_0_utilization_percentage``, ...).
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 from typing import Any
 
-# Seconds between samples: fine enough for a few-minute sweep, ~1 write per node per step.
-SAMPLING_S = 5.0
+
+def _monitors() -> list[Any]:
+    from mlflow.system_metrics.metrics.cpu_monitor import CPUMonitor
+    from mlflow.system_metrics.metrics.disk_monitor import DiskMonitor
+    from mlflow.system_metrics.metrics.gpu_monitor import GPUMonitor
+    from mlflow.system_metrics.metrics.network_monitor import NetworkMonitor
+    from mlflow.system_metrics.metrics.rocm_monitor import ROCMMonitor
+
+    monitors: list[Any] = [CPUMonitor(), DiskMonitor(), NetworkMonitor()]
+    for gpu in (GPUMonitor, ROCMMonitor):  # each raises without its library or a card
+        with contextlib.suppress(Exception):
+            monitors.append(gpu())
+            break
+    return monitors
 
 
-def start_monitor(run_id: str, tracking_uri: str, node: str | None = None) -> Any:
-    """Sample this machine every ``SAMPLING_S`` seconds onto ``run_id`` in a daemon thread,
-    continuing the steps already logged (a resumed sweep appends). Stops by itself when
-    the run ends; ``.finish()`` stops it and flushes."""
-    from mlflow.system_metrics import system_metrics_monitor as sm
+class MachineSampler:
+    """``take()``: this machine now (CPU: its use since the previous take)."""
 
-    # its INFO lines ("Started monitoring ...") would interleave with the sweep's progress
-    logging.getLogger(sm.__name__).setLevel(logging.WARNING)
-    monitor = sm.SystemMetricsMonitor(
-        run_id,
-        sampling_interval=SAMPLING_S,
-        resume_logging=True,
-        node_id=node,
-        tracking_uri=tracking_uri,
-    )
-    monitor.start()
-    return monitor
+    def __init__(self) -> None:
+        self.monitors = _monitors()
+        self.take()  # CPU use is measured between two calls: the first one is empty
 
-
-def stop_monitor(monitor: Any) -> None:
-    """Stop and flush, with one last sample: MLflow's loop drops the interval it was in,
-    so a sweep shorter than ``SAMPLING_S`` would otherwise record nothing."""
-    monitor.finish()
-    monitor.collect_metrics()
-    monitor.publish_metrics(monitor.aggregate_metrics())
-    monitor.mlflow_logger.flush()
+    def take(self) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        for monitor in self.monitors:
+            monitor.collect_metrics()
+            metrics.update(monitor.aggregate_metrics())
+            monitor.clear_metrics()
+        return metrics
