@@ -3,6 +3,8 @@ name Python objects to import."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.conftest import ROOT
@@ -85,3 +87,59 @@ def test_dashboard_without_its_packages_is_a_config_error(monkeypatch):
     monkeypatch.setattr(ray_utils, "get_dashboard_dependency_error", lambda: "no aiohttp")
     with pytest.raises(ConfigError, match=r"cluster.dashboard=true: .*ray\[default\]"):
         _dashboard({"dashboard": True})
+
+
+@pytest.mark.slow
+def test_the_readme_security_note_on_rays_ports_holds(tmp_path):
+    """README 'Safe defaults': a local sweep's Ray has no dashboard, its only listeners
+    off loopback are Ray's own gRPC services, and those refuse a client without the
+    token (reached through this machine's network address, as a neighbour would)."""
+    import json
+    import subprocess
+    import sys
+
+    import psutil
+
+    host_ips = [
+        a.address
+        for addrs in psutil.net_if_addrs().values()
+        for a in addrs
+        if a.family.name == "AF_INET" and not a.address.startswith("127.")
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env["PYTHONPATH"] = str(ROOT)
+    probe = subprocess.Popen(
+        [sys.executable, "-m", "tests.ray_ports_probe"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        seen = json.loads(probe.stdout.readline())
+        exposed = [x for x in seen["listeners"] if not x["ip"].startswith("127.")]
+        assert exposed, seen  # the note says they exist: if Ray stops this, update it
+        # Ray's own services only: GCS, raylet, its workers and agents (ray::...)
+        assert all(
+            x["process"] in ("gcs_server", "raylet") or x["process"].startswith("ray::")
+            for x in exposed
+        ), exposed
+        assert not [x for x in seen["listeners"] if x["port"] in (8265, 52365)]  # no dashboard
+        if not host_ips:
+            pytest.skip("no network address on this machine to knock from")
+        knock = (
+            "import ray\n"
+            f"ray.init(address='{host_ips[0]}:{seen['gcs_port']}', logging_level='ERROR')\n"
+        )
+        stranger = {**env, "RAY_AUTH_MODE": "disabled", "RAY_gcs_server_port_wait_time_s": "3"}
+        out = subprocess.run(
+            [sys.executable, "-c", knock], env=stranger, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode != 0
+        assert "InvalidAuthToken" in out.stderr or "auth" in out.stderr.lower(), out.stderr[-1500:]
+    finally:
+        probe.stdin.write("\n")
+        probe.stdin.flush()
+        probe.wait(timeout=60)
