@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tomllib
 
 import yaml
 
@@ -18,8 +19,14 @@ def test_cluster_yaml_passes_ray_validation():
     types = config["available_node_types"]
     assert config["head_node_type"] == "head"
     assert types["gpu_worker"]["max_workers"] >= types["gpu_worker"]["min_workers"] >= 1
-    assert any(c.endswith('pip install --quiet "."') for c in config["head_setup_commands"])
-    assert any(c.endswith('pip install --quiet ".[gpu]"') for c in config["worker_setup_commands"])
+    head, workers = config["head_setup_commands"], config["worker_setup_commands"]
+    assert any(c.endswith('pip install --quiet ".[cluster]"') for c in head)
+    assert any(c.endswith('pip install --quiet ".[gpu,cluster]"') for c in workers)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(r.startswith("tensorflow[and-cuda]") for r in extras["gpu"])
+    assert any(r.startswith("ray[default]") for r in extras["cluster"])
     assert any(target.endswith("/conf") for target in config["file_mounts"])
 
 
