@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from tracking.recorder import param_value
 from tracking.runs import DEFAULT_OBJECTIVE, SweepRecord, TrialRecord, leaderboard
 
 TOP_K = 5
@@ -34,18 +35,6 @@ REPORT_FILES = (
     "parallel_coordinates.png",
     "parallel_coordinates.html",
 )
-
-
-def _value(text: str) -> Any:
-    """An MLflow param (a string) back as the value it was."""
-    if text in ("True", "False"):
-        return text == "True"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def write_leaderboard(rows: list[dict[str, Any]], path: Path) -> None:
@@ -136,7 +125,7 @@ def rebuild_study(trials: list[TrialRecord]) -> Any:
     values: dict[str, list[Any]] = {}
     for t in scored:
         for k, v in t.params.items():
-            values.setdefault(k, []).append(_value(v))
+            values.setdefault(k, []).append(param_value(v))
     distributions: dict[str, Any] = {}
     for k, vs in values.items():
         unique = set(map(repr, vs))
@@ -160,7 +149,7 @@ def rebuild_study(trials: list[TrialRecord]) -> Any:
         for k, dist in distributions.items():
             if k not in t.params:
                 continue  # a conditional param this trial did not have
-            v = _value(t.params[k])
+            v = param_value(t.params[k])
             params[k] = str(v) if isinstance(dist, CategoricalDistribution) else v
             dists[k] = dist
         study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.best))
@@ -269,5 +258,5 @@ def format_leaderboard(sweep: SweepRecord, name: str, top: int) -> str:
 
 
 def _short(text: str) -> str:
-    value = _value(text)
+    value = param_value(text)
     return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from search.progress import format_params
+from tracking.recorder import param_value
 
 # Tags the final phase leaves on the parent run, step by step, so a resume does each
 # step once: the registered model's URI, and that the report was written.
@@ -39,18 +40,6 @@ class SweepSummary:
     best_trial_test: dict[str, float] = field(default_factory=dict)
 
 
-def _value(text: str) -> Any:
-    """An MLflow param (a string) back as the value it was."""
-    if text in ("True", "False"):
-        return text == "True"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _members(params: dict[str, str], best_trial: str) -> tuple[tuple[str, float], ...]:
     text = params.get("ensemble.members")
     if not text:
@@ -72,7 +61,9 @@ def from_parent(run: Any, name: str, tracking_uri: str, seconds: float) -> Sweep
         trials={
             k: int(metrics.get(f"trials_{k}", 0)) for k in ("completed", "stopped_early", "failed")
         },
-        best_params={k[5:]: _value(v) for k, v in sorted(params.items()) if k.startswith("best.")},
+        best_params={
+            k[5:]: param_value(v) for k, v in sorted(params.items()) if k.startswith("best.")
+        },
         best_trial=best_trial,
         task=params.get("task", "multiclass"),
         objective=metric,

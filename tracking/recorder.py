@@ -49,6 +49,18 @@ def _param_value(value: Any) -> str:
     return mask(value)[:MAX_PARAM_LEN]
 
 
+def param_value(text: str) -> Any:
+    """An MLflow param (a string) back as the value it was (bool, int, float or str)."""
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _masked_tree(data: Any) -> Any:
     if isinstance(data, Mapping):
         return {k: _masked_tree(v) for k, v in data.items()}
