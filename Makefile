@@ -16,7 +16,7 @@ sweep: $(STAMP)
 	$(VENV)/bin/sweep $(ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -ra $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -ra --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
