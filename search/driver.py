@@ -30,6 +30,7 @@ from search.finish import finish
 from search.node_metrics import NodeMetrics
 from search.progress import ProgressCallback
 from search.ray_runtime import check_address, check_local_gpus, start_ray, wait_for_gpus
+from search.retention import mend
 from search.settings import Settings
 from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, write_state
@@ -245,7 +246,7 @@ def _budget(settings: Settings, started_at: float) -> float | None:
     return max(1.0, settings.time_budget_s - (time.time() - started_at))
 
 
-def _tuner(plan: Plan, trainable: Any, budget: float | None) -> Any:
+def _tuner(plan: Plan, trainable: Any, budget: float | None, say: Callable[[str], None]) -> Any:
     """A new Tuner with the plan's searcher and scheduler, or the one a killed sweep
     left in ``plan.folder`` (resume: Tune restores its own searcher and scheduler)."""
     from ray import tune
@@ -268,9 +269,12 @@ def _tuner(plan: Plan, trainable: Any, budget: float | None) -> Any:
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
     if plan.folder is not None:
-        return tune.Tuner.restore(
+        tuner = tune.Tuner.restore(
             plan.folder, trainable=wrapped, resume_unfinished=True, resume_errored=False
         )
+        for line in mend(tuner.get_results()):
+            say(f"  resume: {line}")
+        return tuner
     assert plan.algorithms is not None
     return tune.Tuner(
         wrapped,
@@ -377,19 +381,24 @@ def run_sweep(
             started, started_at = started + waited, started_at + waited
         recorder = _open_records(plan, say)
         _announce(plan, recorder, say)
-        return _run(plan, recorder, trainable, started, started_at)
+        return _run(plan, recorder, trainable, (started, started_at), say)
     finally:
         if owns_ray:
             ray.shutdown()
 
 
 def _run(
-    plan: Plan, recorder: SweepRecorder, trainable: Any, started: float, started_at: float
+    plan: Plan,
+    recorder: SweepRecorder,
+    trainable: Any,
+    clock: tuple[float, float],
+    say: Callable[[str], None],
 ) -> SweepSummary:
     """Tune's fit, then the final phase; the parent run is closed whatever happens."""
     status = "FAILED"
     try:
-        tuner = _tuner(plan, trainable, _budget(plan.settings, started_at))
+        started, started_at = clock  # monotonic, wall
+        tuner = _tuner(plan, trainable, _budget(plan.settings, started_at), say)
         if plan.state is None:
             write_state(
                 _tune_folder(tuner),

@@ -40,6 +40,8 @@ def _restore_point(objective: Objective) -> tuple[str | None, int, float, str | 
         return None, 0, objective.worst, None
     local = tempfile.mkdtemp(prefix="dnn-sweep-restore-")
     checkpoint.to_directory(local)
+    if not Path(local, META_FILE).exists():  # emptied by search.retention.mend: start over
+        return None, 0, objective.worst, local
     meta = json.loads(Path(local, META_FILE).read_text())
     return str(Path(local, MODEL_FILE)), int(meta["epoch"]), float(meta["best"]), local
 
