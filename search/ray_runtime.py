@@ -49,9 +49,7 @@ def _env_defaults() -> None:
 def check_address(address: str, timeout: float = 5.0) -> None:
     """Fail in seconds, before any work, when a HOST:PORT cluster address is unreachable
     (``ray.init`` would retry for a minute)."""
-    if address == "auto":
-        return
-    hostport = address.split("://", 1)[-1]
+    hostport = _resolve_auto() if address == "auto" else address.split("://", 1)[-1]
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"cluster.address={address}: expected auto, HOST:PORT or ray://HOST:PORT")
@@ -59,10 +57,31 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as exc:
+        where = f" ({hostport}, Ray's record of this machine's cluster)" * (address == "auto")
         raise ConfigError(
-            f"cluster.address={address}: no Ray cluster answers there ({exc}); start one "
-            "(ray up cluster.yaml / ray start --head) or use cluster=local"
+            f"cluster.address={address}: no Ray cluster answers there{where} ({exc}); start "
+            "one (ray up cluster.yaml / ray start --head) or use cluster=local"
         ) from exc
+
+
+def _resolve_auto() -> str:
+    """The HOST:PORT ``auto`` stands for, found as ``ray.init`` finds it (RAY_ADDRESS, the
+    cluster ``ray start`` recorded in /tmp/ray, a running GCS): a stale record would
+    otherwise cost ~40 s per connection attempt to a dead address."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        resolved = canonicalize_bootstrap_address("auto")
+    except (ConnectionError, ValueError) as exc:
+        resolved, why = None, str(exc).split("\n")[0]
+    else:
+        why = "nothing recorded"
+    if resolved is None:
+        raise ConfigError(
+            f"cluster.address=auto: no Ray cluster on this machine ({why}); give HOST:PORT, "
+            "start one (ray start --head), or use cluster=local"
+        )
+    return resolved
 
 
 def check_local_gpus(gpus_per_trial: float) -> None:
