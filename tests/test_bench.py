@@ -72,7 +72,7 @@ def test_bench_short_mode_runs_and_reports(tmp_path):
             "bench",
             "--short",
             "--budget-min",
-            "0.75",
+            "0.5",
             "--systems",
             "dnn_sweep,kt_random,optuna",
             "--out",

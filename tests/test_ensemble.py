@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import run_cli, trial_runs
+from tests.helpers import trial_runs
 from trainables.ensemble import average_model, greedy_selection, members_of
 from trainables.evaluate import ranking
 from trainables.task import Objective, Task
@@ -90,40 +90,44 @@ def test_average_model_is_the_weighted_mean_and_survives_save(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_ray")
 def test_sweep_registers_the_ensemble_it_logs(tmp_path):
     """A digits sweep with ensemble.size=5: the registered model is the logged ensemble,
     and its logged validation and test accuracies are what it scores."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from dnn_sweep import run_sweep
+    from search.summary import format_summary
     from trainables.data import load_dataset
 
-    proc = run_cli(
-        "sweep",
-        tmp_path,
-        "dataset=digits",
-        "search_space=keras_tuner",
-        "search_space.params.optimizer=adam",  # every trial learns in 3 epochs: a real pool
-        "trials=6",
-        "max_epochs=3",
-        "max_concurrent=2",
-        "scheduler=fifo",
-        "seed=0",
-        "name=ens",
-        "ensemble.size=5",
-        "ensemble.candidates=6",
-        "tracking.uri=sqlite:///ens.db",
-        "ray.storage_path=ray_results",
+    summary = run_sweep(
+        [
+            "dataset=digits",
+            "search_space=keras_tuner",
+            "search_space.params.optimizer=adam",  # every trial learns in 3 epochs: a real pool
+            "trials=6",
+            "max_epochs=3",
+            "max_concurrent=2",
+            "scheduler=fifo",
+            "seed=0",
+            "name=ens",
+            "ensemble.size=5",
+            "ensemble.candidates=6",
+            f"tracking.uri=sqlite:///{tmp_path / 'ens.db'}",
+            f"ray.storage_path={tmp_path / 'ray_results'}",
+        ],
+        echo=lambda line: None,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stdout = format_summary(summary)  # what `sweep` prints at the end
 
     (parent,), _ = trial_runs(MlflowClient(f"sqlite:///{tmp_path / 'ens.db'}"), "ens")
     metrics, params = parent.data.metrics, parent.data.params
     members = [m.rsplit(":", 1) for m in params["ensemble.members"].split(",")]
-    assert len(members) == metrics["ensemble_members"] >= 2, proc.stdout
+    assert len(members) == metrics["ensemble_members"] >= 2, stdout
     assert sum(float(w) for _, w in members) == pytest.approx(1.0, abs=1e-2)
     assert metrics["ensemble_val_accuracy"] >= metrics["best_val_accuracy"] - 1e-9
-    assert "Registered an ensemble of" in proc.stdout
+    assert "Registered an ensemble of" in stdout
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'ens.db'}")
     served = mlflow.pyfunc.load_model("models:/ens/1")  # the registered SavedModel

@@ -88,8 +88,8 @@ params:
 
 
 def test_installed_sweep_takes_a_users_config_folder_and_multirun(installed, tmp_path):
-    """From a scratch folder, after `pip install`: -m over 2 x 2, one of the spaces one's
-    own under ./myconf (-cd), gives 4 sweeps (4 parent runs); a failed job makes the
+    """From a scratch folder, after `pip install`: -m over two spaces, one of them one's
+    own under ./myconf (-cd), gives 2 sweeps (2 parent runs); a failed job makes the
     command exit non-zero without stopping the jobs after it."""
     from mlflow.tracking import MlflowClient
 
@@ -120,16 +120,16 @@ def test_installed_sweep_takes_a_users_config_folder_and_multirun(installed, tmp
         "-cd",
         "./myconf",
         "search_space=mine,keras_tuner",
-        "seed=0,1",
+        "seed=1",
         "name=grid",
         *common,
     )
     assert many.returncode == 0, many.stdout[-2000:] + many.stderr[-2000:]
     client = MlflowClient(f"sqlite:///{work / 'runs.db'}")
     parents, children = trial_runs(client, "grid")
-    assert len(parents) == 4 and len(children) == 4
+    assert len(parents) == 2 and len(children) == 2
     spaces = sorted((p.data.params["search_space"], p.data.params["seed"]) for p in parents)
-    assert spaces == [("keras_tuner", "0"), ("keras_tuner", "1"), ("mine", "0"), ("mine", "1")]
+    assert spaces == [("keras_tuner", "1"), ("mine", "1")]
     assert all(p.info.status == "FINISHED" for p in parents)
     failing = sweep(
         "-m",

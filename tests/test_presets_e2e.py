@@ -6,26 +6,30 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import run_cli, trial_runs
+from tests.helpers import trial_runs
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_default_dnn_sweep_on_digits(tmp_path):
-    proc = run_cli(
-        "sweep",
-        tmp_path,
-        "dataset=digits",
-        "search_space=default_dnn",
-        "trials=6",
-        "max_epochs=3",
-        "max_concurrent=2",
-        "seed=1",
-        "name=dnn",
-        "tracking.uri=sqlite:///dnn.db",
-        "evaluation.mc_dropout_samples=5",
+    from dnn_sweep import run_sweep
+
+    run_sweep(
+        [
+            "dataset=digits",
+            "search_space=default_dnn",
+            "trials=6",
+            "max_epochs=3",
+            "max_concurrent=2",
+            "seed=1",
+            "name=dnn",
+            f"tracking.uri=sqlite:///{tmp_path / 'dnn.db'}",
+            f"ray.storage_path={tmp_path / 'ray_results'}",
+            "evaluation.mc_dropout_samples=5",
+        ],
+        echo=lambda line: None,
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'dnn.db'}")
     (parent,), children = trial_runs(client, "dnn")
     assert len(children) == 6
