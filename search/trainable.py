@@ -16,6 +16,7 @@ import queue
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,18 +33,36 @@ MODEL_FILE = "model.keras"
 META_FILE = "trial_state.json"
 
 
-def _restore_point(objective: Objective) -> tuple[str | None, int, float, str | None]:
-    """(model path, epochs done, best objective value, folder to clean) of the trial's
-    latest checkpoint, or nothing when the trial starts fresh."""
+@dataclass
+class RestorePoint:
+    """Where a (re)started trial begins: its latest checkpoint, or nothing (fresh)."""
+
+    model_path: str | None = None
+    epoch: int = 0
+    best: float | None = None
+    folder: str | None = None  # the checkpoint's local copy, removed when the trial ends
+    # the last epoch's metrics and stop reason, when that checkpoint ended the trial
+    finished: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _restore_point(objective: Objective) -> RestorePoint:
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return None, 0, objective.worst, None
+        return RestorePoint(best=objective.worst)
     local = tempfile.mkdtemp(prefix="dnn-sweep-restore-")
     checkpoint.to_directory(local)
     if not Path(local, META_FILE).exists():  # emptied by search.retention.mend: start over
-        return None, 0, objective.worst, local
+        return RestorePoint(best=objective.worst, folder=local)
     meta = json.loads(Path(local, META_FILE).read_text())
-    return str(Path(local, MODEL_FILE)), int(meta["epoch"]), float(meta["best"]), local
+    return RestorePoint(
+        model_path=str(Path(local, MODEL_FILE)),
+        epoch=int(meta["epoch"]),
+        best=float(meta["best"]),
+        folder=local,
+        finished=meta.get("finished"),
+        metrics=meta.get("metrics", {}),
+    )
 
 
 _FROZEN: list[bool] = []
@@ -114,7 +133,8 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
     max_epochs = int(settings["max_epochs"])
     every = int(settings.get("checkpoint_frequency", 1))
     objective = Objective(*settings["objective"])
-    model_path, done, best, restore_dir = _restore_point(objective)
+    start = _restore_point(objective)
+    done, best = start.epoch, start.best
     _freeze_imports()
     tensorboard = settings.get("tensorboard")
     if tensorboard:  # one folder per trial, kept across retries and resumes
@@ -152,13 +172,19 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
         saving = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="dnn-sweep-ckpt-") as tmp:
             model.save(os.path.join(tmp, MODEL_FILE))
-            Path(tmp, META_FILE).write_text(json.dumps({"epoch": epoch, "best": best}))
+            meta = {"epoch": epoch, "best": best, "finished": result.get("stop_reason")}
+            Path(tmp, META_FILE).write_text(json.dumps({**meta, "metrics": metrics}, default=float))
             reported = time.perf_counter()
             costs["checkpoint_seconds"] = reported - saving
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(tmp))
         costs["report_seconds"] = time.perf_counter() - reported
 
     try:
+        if start.finished or (start.model_path and done >= max_epochs):
+            # its last epoch was checkpointed but never reached Tune's snapshot (a driver
+            # killed in between): end it as it ended, from the checkpoint, no training
+            tune.report(_final_report(start, max_epochs, node))
+            return
         train(
             config,
             data,
@@ -166,7 +192,7 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
             on_epoch_end=on_epoch_end,
             objective=objective,
             seed=int(settings["seed"]),
-            resume_from=model_path,
+            resume_from=start.model_path,
             initial_epoch=done,
             tensorboard=tensorboard,
             builder=settings.get("builder"),
@@ -176,11 +202,23 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
         _bury(stop.__traceback__)  # its frames hold the trial's model, data and functions
         raise
     finally:
-        if restore_dir:
+        if start.folder:
             import shutil
 
-            shutil.rmtree(restore_dir, ignore_errors=True)
+            shutil.rmtree(start.folder, ignore_errors=True)
         _trace("left", entered)
+
+
+def _final_report(start: RestorePoint, max_epochs: int, node: str) -> dict[str, Any]:
+    return {
+        **start.metrics,
+        "epoch": start.epoch,
+        "node_id": node,
+        "resumed_from_epoch": start.epoch,
+        FINISHED_FLAG: True,
+        "stop_reason": start.finished
+        or ("max_epochs" if start.epoch >= max_epochs else "patience"),
+    }
 
 
 def _trace(event: str, entered: float) -> None:

@@ -1,6 +1,6 @@
 """Chaos: one sweep SIGKILLed at several random moments (the driver, and a trial's worker
 process), resumed each time until done; before the first resume, storage loses the
-newest checkpoints of an unfinished trial. Every trial ends exactly once with its whole
+checkpoint an unfinished trial was to resume from. Every trial ends exactly once with its whole
 learning curve (interrupted ones continue from a checkpoint), no MLflow run is left
 RUNNING, no child run is doubled, one model version is registered, and it is the one
 the recorded histories say is best; resuming the finished sweep changes nothing."""
@@ -94,35 +94,36 @@ def _kill_after(proc: subprocess.Popen, client: MlflowClient, epochs: int, worke
     return True
 
 
-def _lose_checkpoints(work: Path, client: MlflowClient) -> None:
-    """Storage loses the newest checkpoints of one unfinished trial (all but its oldest;
-    its only one, if it has one): the resume must not record it FAILED."""
-    _, children = trial_runs(client, "chaos")
-    for child in children:
-        if child.info.status != "RUNNING":
-            continue
-        (trial_dir,) = work.glob(f"ray/*/run_trial_{child.data.tags['trial_id']}_*")
-        checkpoints = sorted(trial_dir.glob("checkpoint_*"))
-        for folder in checkpoints[1:] or checkpoints:
-            shutil.rmtree(folder)
-        return
+def _lose_checkpoints(work: Path) -> bool:
+    """Storage loses the checkpoint Tune's snapshot names as an unfinished trial's latest
+    (read through Tune's ExperimentAnalysis); returns whether there was one to lose."""
+    from ray.tune import ExperimentAnalysis
+
+    (folder,) = work.glob("ray/chaos-*")
+    for trial in ExperimentAnalysis(str(folder)).trials:
+        if trial.status != "TERMINATED" and trial.checkpoint is not None:
+            shutil.rmtree(trial.checkpoint.path)
+            return True
+    return False
 
 
 def test_sweep_survives_random_kills_and_resumes(tmp_path):
     rng = random.Random(12)
     client = MlflowClient(f"sqlite:///{tmp_path / 'chaos.db'}")
     proc = _start(tmp_path, resume=False)
-    kills = 0
+    kills, lost = 0, False
     # kill 1: the driver; kill 2: a worker (Tune retries that trial); kill 3: the driver
     for worker in (False, True, False):
         killed = _kill_after(proc, client, rng.randint(2, 9), worker)
         kills += killed
         if killed and not worker:
             if kills == 1:
-                _lose_checkpoints(tmp_path, client)
+                lost = _lose_checkpoints(tmp_path)
             proc = _start(tmp_path, resume=True)
     assert proc.wait(timeout=600) == 0, sorted(tmp_path.glob("run-*.log"))[-1].read_text()[-3000:]
     assert kills == 3, "the sweep ended before every kill"
+    said = "".join(log.read_text() for log in tmp_path.glob("run-*.log"))
+    assert ("was gone" in said) == lost, said[-3000:]  # mended, and said so
 
     (parent,), children = trial_runs(client, "chaos")
     ids = [c.data.tags["trial_id"] for c in children]
