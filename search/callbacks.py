@@ -41,6 +41,8 @@ def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 # Set by the trainable on the report of its last epoch (max_epochs or patience reached).
 FINISHED_FLAG = "trial_finished"
+# On the first report after a resume: the metrics of the epoch it resumed from.
+RESTORED_METRICS = "restored_epoch_metrics"
 
 _RECORDER: list[SweepRecorder] = []
 
@@ -109,6 +111,9 @@ class MLflowTrialCallback(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
+        if result.get(RESTORED_METRICS):  # a no-op when that epoch is recorded already
+            restored = epoch_metrics(result[RESTORED_METRICS])
+            self.recorder.log_epoch(trial.trial_id, restored, int(result["resumed_from_epoch"]))
         metrics = epoch_metrics(result)
         step = int(result.get("epoch", result["training_iteration"]))
         self.recorder.log_epoch(trial.trial_id, metrics, step=step)

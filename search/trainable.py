@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 from ray import tune
 
-from search.callbacks import FINISHED_FLAG
+from search.callbacks import FINISHED_FLAG, RESTORED_METRICS
 from trainables.task import Objective
 
 if TYPE_CHECKING:
@@ -156,6 +156,9 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
                 result["tensorboard_dir"] = tensorboard["log_dir"]
             if done:
                 result["resumed_from_epoch"] = done
+                # the restored epoch's own values: the driver may have died before it
+                # logged them (a checkpoint can be newer than its records)
+                result[RESTORED_METRICS] = start.metrics
         if last:
             _bury(model)  # a completed trial's model is freed off the hand-over path
             result[FINISHED_FLAG] = True

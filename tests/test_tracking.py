@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search.callbacks import FINISHED_FLAG, MLflowTrialCallback
+from search.callbacks import FINISHED_FLAG, RESTORED_METRICS, MLflowTrialCallback
 from tracking import SweepRecorder, TrackingError
 from tracking.health import check_reachable
 
@@ -71,6 +71,27 @@ def test_outcomes_are_told_apart(recorder):
     assert a.data.tags["tf_threads"] == "1"
     history = MlflowClient(recorder.tracking_uri).get_metric_history(a.info.run_id, "val_accuracy")
     assert [(m.step, m.value) for m in history] == [(1, 1.5), (2, 2.5)]
+
+
+def test_a_resume_from_a_checkpoint_newer_than_the_records_fills_the_gap(recorder):
+    """The driver died after epoch 3's checkpoint was written but before it logged epoch
+    3: the first report after the resume carries epoch 3's values, logged once."""
+    cb = MLflowTrialCallback(recorder)
+    trial = fake_trial("g", {"n_hidden": 1})
+    cb.on_trial_start(0, [], trial)
+    for epoch in (1, 2):
+        result = {"training_iteration": epoch, "epoch": epoch, "val_accuracy": epoch / 10}
+        cb.on_trial_result(0, [], trial, result)
+    resumed = {"training_iteration": 3, "epoch": 4, "val_accuracy": 0.4, "resumed_from_epoch": 3}
+    for _ in (1, 2):  # the same report again (a second resume) changes nothing
+        cb.on_trial_result(
+            0, [], trial, {**resumed, RESTORED_METRICS: {"val_accuracy": 0.3, "lr": 0.01}}
+        )
+    run = children(recorder)["g"]
+    history = MlflowClient(recorder.tracking_uri).get_metric_history(
+        run.info.run_id, "val_accuracy"
+    )
+    assert [(m.step, m.value) for m in history] == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
 
 
 def test_interrupted_sweep_leaves_no_running_runs(recorder):
