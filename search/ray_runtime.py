@@ -93,7 +93,14 @@ def check_local_gpus(gpus_per_trial: float) -> None:
     """
     from trainables.devices import visible_gpus
 
-    seen = visible_gpus()
+    # TensorFlow's first import probes CUDA and logs each failed step (cuInit ...) to fd 2:
+    # with no GPU, the one line below says it all; with GPUs, its lines are passed on.
+    with tempfile.TemporaryFile("w+") as log:
+        with _stderr_to(log):
+            seen = visible_gpus()
+        if seen:
+            log.seek(0)
+            sys.stderr.write(log.read())
     if seen == 0:
         raise ConfigError(
             f"trial.gpus={gpus_per_trial:g}: TensorFlow sees no GPU on this machine (no "
