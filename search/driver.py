@@ -250,10 +250,24 @@ def _tuner(plan: Plan, trainable: Any, budget: float | None, say: Callable[[str]
     """A new Tuner with the plan's searcher and scheduler, or the one a killed sweep
     left in ``plan.folder`` (resume: Tune restores its own searcher and scheduler)."""
     from ray import tune
-    from ray.tune.logger import JsonLoggerCallback
+
+    wrapped = _wrapped(plan, trainable)
+    if plan.folder is None:
+        return _new_tuner(plan, wrapped, budget)
+    tuner = tune.Tuner.restore(
+        plan.folder, trainable=wrapped, resume_unfinished=True, resume_errored=False
+    )
+    for line in mend(tuner.get_results()):
+        say(f"  resume: {line}")
+    return tuner
+
+
+def _wrapped(plan: Plan, trainable: Any) -> Any:
+    """The trainable with the data (object store), its settings and its resources."""
+    from ray import tune
 
     settings, objective = plan.settings, plan.objective
-    wrapped = tune.with_resources(
+    return tune.with_resources(
         tune.with_parameters(
             trainable,
             data=plan.data,
@@ -268,13 +282,13 @@ def _tuner(plan: Plan, trainable: Any, budget: float | None, say: Callable[[str]
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
-    if plan.folder is not None:
-        tuner = tune.Tuner.restore(
-            plan.folder, trainable=wrapped, resume_unfinished=True, resume_errored=False
-        )
-        for line in mend(tuner.get_results()):
-            say(f"  resume: {line}")
-        return tuner
+
+
+def _new_tuner(plan: Plan, wrapped: Any, budget: float | None) -> Any:
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    settings, objective = plan.settings, plan.objective
     assert plan.algorithms is not None
     return tune.Tuner(
         wrapped,

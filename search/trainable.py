@@ -136,10 +136,7 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
     start = _restore_point(objective)
     done, best = start.epoch, start.best
     _freeze_imports()
-    tensorboard = settings.get("tensorboard")
-    if tensorboard:  # one folder per trial, kept across retries and resumes
-        trial_id = tune.get_context().get_trial_id()
-        tensorboard = {**tensorboard, "log_dir": f"{tensorboard['log_dir']}/trial-{trial_id}"}
+    tensorboard = _trial_tensorboard(settings.get("tensorboard"))
 
     costs = {"checkpoint_seconds": 0.0, "report_seconds": 0.0}
 
@@ -147,18 +144,8 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
         nonlocal best
         result: dict[str, Any] = {**metrics, **costs, "epoch": epoch, "node_id": node}
         if epoch == done + 1:  # first epoch of this run (fresh or resumed)
-            result["tf_threads"] = devices["threads"]
-            result["gpu_setup"] = devices["gpu"]
-            result["setup_seconds"] = time.time() - metrics["epoch_seconds"] - entered
-            result["entered_at"] = entered
-            result["worker_pid"] = os.getpid()
-            if tensorboard:
-                result["tensorboard_dir"] = tensorboard["log_dir"]
-            if done:
-                result["resumed_from_epoch"] = done
-                # the restored epoch's own values: the driver may have died before it
-                # logged them (a checkpoint can be newer than its records)
-                result[RESTORED_METRICS] = start.metrics
+            setup = time.time() - metrics["epoch_seconds"] - entered
+            result.update(_first_epoch_fields(start, devices, setup, entered, tensorboard))
         if last:
             _bury(model)  # a completed trial's model is freed off the hand-over path
             result[FINISHED_FLAG] = True
@@ -166,21 +153,8 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
         improved = objective.better(metrics[objective.metric], best)
         if improved:
             best = metrics[objective.metric]
-        if not (improved or last or epoch % every == 0):
-            costs["checkpoint_seconds"] = 0.0
-            reported = time.perf_counter()
-            tune.report(result)
-            costs["report_seconds"] = time.perf_counter() - reported
-            return
-        saving = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="dnn-sweep-ckpt-") as tmp:
-            model.save(os.path.join(tmp, MODEL_FILE))
-            meta = {"epoch": epoch, "best": best, "finished": result.get("stop_reason")}
-            Path(tmp, META_FILE).write_text(json.dumps({**meta, "metrics": metrics}, default=float))
-            reported = time.perf_counter()
-            costs["checkpoint_seconds"] = reported - saving
-            tune.report(result, checkpoint=tune.Checkpoint.from_directory(tmp))
-        costs["report_seconds"] = time.perf_counter() - reported
+        saved = model if improved or last or epoch % every == 0 else None
+        _report(result, metrics, saved, best, costs)
 
     try:
         if start.finished or (start.model_path and done >= max_epochs):
@@ -210,6 +184,66 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
 
             shutil.rmtree(start.folder, ignore_errors=True)
         _trace("left", entered)
+
+
+def _trial_tensorboard(options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """TensorBoard options with this trial's own folder (kept across retries, resumes)."""
+    if not options:
+        return None
+    trial_id = tune.get_context().get_trial_id()
+    return {**options, "log_dir": f"{options['log_dir']}/trial-{trial_id}"}
+
+
+def _first_epoch_fields(
+    start: RestorePoint,
+    devices: dict[str, Any],
+    setup_s: float,
+    entered: float,
+    tensorboard: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What the first report of a run (fresh or resumed) adds: where it runs, its set-up
+    time and, after a resume, the epoch it resumed from with that epoch's own values
+    (the driver may have died before it logged them: a checkpoint can be newer than
+    its records)."""
+    fields: dict[str, Any] = {
+        "tf_threads": devices["threads"],
+        "gpu_setup": devices["gpu"],
+        "setup_seconds": setup_s,
+        "entered_at": entered,
+        "worker_pid": os.getpid(),
+    }
+    if tensorboard:
+        fields["tensorboard_dir"] = tensorboard["log_dir"]
+    if start.epoch:
+        fields["resumed_from_epoch"] = start.epoch
+        fields[RESTORED_METRICS] = start.metrics
+    return fields
+
+
+def _report(
+    result: dict[str, Any],
+    metrics: dict[str, float],
+    model: Any,
+    best: float | None,
+    costs: dict[str, float],
+) -> None:
+    """``tune.report`` the epoch, with a checkpoint when ``model`` is given (its model,
+    epoch, best value, stop reason and metrics); ``costs`` gets the time each took."""
+    if model is None:
+        costs["checkpoint_seconds"] = 0.0
+        reported = time.perf_counter()
+        tune.report(result)
+        costs["report_seconds"] = time.perf_counter() - reported
+        return
+    saving = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dnn-sweep-ckpt-") as tmp:
+        model.save(os.path.join(tmp, MODEL_FILE))
+        meta = {"epoch": result["epoch"], "best": best, "finished": result.get("stop_reason")}
+        Path(tmp, META_FILE).write_text(json.dumps({**meta, "metrics": metrics}, default=float))
+        reported = time.perf_counter()
+        costs["checkpoint_seconds"] = reported - saving
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(tmp))
+    costs["report_seconds"] = time.perf_counter() - reported
 
 
 def _final_report(start: RestorePoint, max_epochs: int, node: str) -> dict[str, Any]:
