@@ -26,5 +26,16 @@ fi
 echo "setup: installing dnn-sweep and its dependencies into .venv"
 .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
 .venv/bin/python -m pip install --quiet -e ".[test,bench]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+# searcher=gp needs PyTorch: its CPU wheel (~200 MB; PyPI's default one pulls ~3 GB of
+# CUDA libraries). From PyTorch's CPU index, else a CPU wheel in a local wheel folder;
+# without either, `searcher=gp` says how to install it and its test is skipped.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  local_cpu_wheel=$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | tail -1 || true)
+  .venv/bin/python -m pip install --quiet --retries 0 --timeout 15 torch \
+      --index-url https://download.pytorch.org/whl/cpu >/dev/null 2>&1 \
+    || { [ -n "$local_cpu_wheel" ] && .venv/bin/python -m pip install --quiet "$local_cpu_wheel" 2>&1 \
+           | { grep -v "^WARNING: Location" || true; }; } \
+    || echo "setup: note: no PyTorch CPU wheel reachable; searcher=gp will not run here"
+fi
 .venv/bin/python -c "import search.cli, trainables.model, tracking" # fails loudly if the install did
 echo "setup: done"

@@ -13,6 +13,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from search.pbt import flat
 from tracking import SweepRecorder, TrialOutcome
 
 # Per-epoch values besides Keras' metrics: the learning rate and momentum in force, and
@@ -39,6 +40,10 @@ def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+# Set by the trainable on the first report after PBT gave it another trial's weights and
+# new params (JSON): the trial's run keeps its first params and gets these as a tag.
+NEW_PARAMS = "pbt_new_params"
+
 # Set by the trainable on the report of its last epoch (max_epochs or patience reached).
 FINISHED_FLAG = "trial_finished"
 # On the first report after a resume: the metrics of the epoch it resumed from.
@@ -59,7 +64,7 @@ def trial_label(trial: Trial) -> str:
 
 def trial_params(trial: Trial) -> dict[str, Any]:
     """The hyperparameters a trial was given (sampled + constant), sorted for display."""
-    return dict(sorted(trial.config.items()))
+    return dict(sorted(flat(trial.config).items()))
 
 
 def error_text(trial: Trial) -> str:
@@ -111,6 +116,8 @@ class MLflowTrialCallback(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
+        if result.get(NEW_PARAMS):  # PBT: the curve goes on from the donor's epoch
+            self.recorder.rewind(trial.trial_id, int(result["resumed_from_epoch"]))
         if result.get(RESTORED_METRICS):  # a no-op when that epoch is recorded already
             restored = epoch_metrics(result[RESTORED_METRICS])
             self.recorder.log_epoch(trial.trial_id, restored, int(result["resumed_from_epoch"]))
@@ -129,6 +136,10 @@ class MLflowTrialCallback(Callback):
             )
             if k in result
         }
+        if result.get(NEW_PARAMS):
+            tags[f"pbt.params_from_epoch_{int(result['resumed_from_epoch']) + 1}"] = result[
+                NEW_PARAMS
+            ][:5000]
         if "node_id" in result:
             self.recorder.add_node(trial.trial_id, str(result["node_id"]))
         if tags:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from search.algorithms import make_scheduler, make_searcher
+from search.algorithms import Algorithms, make_algorithms
 from search.callbacks import (
     MLflowTrialCallback,
     bind,
@@ -58,7 +58,7 @@ class Plan:
     settings: Settings
     data: Any
     objective: Objective
-    algorithms: tuple[Any, Any] | None
+    algorithms: Algorithms | None
     folder: str | None = None
     state: dict[str, Any] | None = None
     builder: Callable[..., Any] | None = None
@@ -97,15 +97,15 @@ def prepare(
         check_builder(inputs.builder, settings.space, data.spec, settings.seed)
     algorithms = None
     if state is None:  # built before Ray starts, so a bad option fails in seconds
-        algorithms = (
-            make_searcher(
-                settings.space,
-                settings.searcher,
-                settings.seed,
-                settings.max_concurrent,
-                objective,
-            ),
-            make_scheduler(settings.scheduler, settings.max_epochs),
+        algorithms = make_algorithms(
+            settings.space,
+            settings.searcher,
+            settings.scheduler,
+            settings.seed,
+            settings.max_concurrent,
+            objective,
+            settings.max_epochs,
+            settings.trials,
         )
     check_reachable(settings.tracking_uri)
     return Plan(settings, data, objective, algorithms, folder, state, inputs.builder)
@@ -289,15 +289,18 @@ def _new_tuner(plan: Plan, wrapped: Any, budget: float | None) -> Any:
     from ray.tune.logger import JsonLoggerCallback
 
     settings, objective = plan.settings, plan.objective
-    assert plan.algorithms is not None
+    algorithms = plan.algorithms
+    assert algorithms is not None
     return tune.Tuner(
         wrapped,
+        param_space=algorithms.param_space,
         tune_config=tune.TuneConfig(
             metric=objective.metric,
             mode=objective.mode,
-            search_alg=plan.algorithms[0],
-            scheduler=plan.algorithms[1],
-            num_samples=settings.trials,
+            search_alg=algorithms.search_alg,
+            scheduler=algorithms.scheduler,
+            # a population (PBT) is a grid: each drawn config once
+            num_samples=1 if algorithms.param_space else settings.trials,
             time_budget_s=budget,
             reuse_actors=True,
         ),

@@ -15,6 +15,7 @@ from typing import Any
 
 from search.errors import NoResultError
 from search.final_model import FinalModel, final_model
+from search.pbt import flat
 from search.retention import prune
 from search.summary import BEST_TRIAL_TAG, MODEL_TAG, REPORT_TAG, SweepSummary, from_parent
 from tracking import SweepRecorder
@@ -108,7 +109,7 @@ def _best(
         str(best.metrics.get("trial_id", "?")),
         best.get_best_checkpoint(objective.metric, objective.mode),
         value,
-        dict(sorted(best.config.items())),
+        dict(sorted(flat(best.config).items())),
     )
 
 

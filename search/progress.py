@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from search.callbacks import FINISHED_FLAG, trial_label
+from search.callbacks import FINISHED_FLAG, trial_label, trial_params
 from trainables.task import Objective
 
 DEFAULT_OBJECTIVE = Objective("val_accuracy", "max")
@@ -168,7 +168,7 @@ class ProgressCallback(Callback):
 
     # -- Tune events ------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial: Trial, **info):
-        self.state.running[trial_label(trial)] = (0, None, dict(trial.config))
+        self.state.running[trial_label(trial)] = (0, None, trial_params(trial))
         self._show(force=self.live_view)
 
     def on_trial_result(self, iteration, trials, trial: Trial, result: dict, **info):
@@ -176,10 +176,10 @@ class ProgressCallback(Callback):
         objective = self.state.objective
         value = result.get(objective.metric)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
-        self.state.running[label] = (epoch, value, dict(trial.config))
+        self.state.running[label] = (epoch, value, trial_params(trial))
         best = self.state.best
         if value is not None and (best is None or objective.better(value, best[0])):
-            self.state.best = (float(value), label, dict(trial.config))
+            self.state.best = (float(value), label, trial_params(trial))
         self._show(force=self.live_view)
 
     def on_trial_complete(self, iteration, trials, trial: Trial, **info):

@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.algorithms import SCHEDULERS, SEARCHERS
 from search.errors import ConfigError
 from search.space import SearchSpace
-
-SEARCHERS = ("tpe", "random")
-SCHEDULERS = ("asha", "fifo")
 
 
 def _positive_int(cfg: Mapping[str, Any], key: str, label: str | None = None) -> int:
@@ -23,11 +21,13 @@ def _positive_int(cfg: Mapping[str, Any], key: str, label: str | None = None) ->
     return value
 
 
-def _options(cfg: Mapping[str, Any], group: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+def _options(cfg: Mapping[str, Any], group: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    """A searcher's or scheduler's options, each checked (``search.algorithms``)."""
     options = cfg.get(group)
-    if not isinstance(options, Mapping) or options.get("name") not in allowed:
-        name = options.get("name") if isinstance(options, Mapping) else options
-        raise ConfigError(f"{group}.name={name!r}: allowed are {', '.join(allowed)}")
+    name = options.get("name") if isinstance(options, Mapping) else options
+    if name not in table:
+        raise ConfigError(f"{group}.name={name!r}: allowed are {', '.join(table)}")
+    table[name].checked(group, dict(options))
     return dict(options)
 
 

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import ray
 from ray import tune
 
-from search.callbacks import FINISHED_FLAG, RESTORED_METRICS
+from search.callbacks import FINISHED_FLAG, NEW_PARAMS, RESTORED_METRICS
+from search.pbt import flat
 from trainables.task import Objective
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class RestorePoint:
     # the last epoch's metrics and stop reason, when that checkpoint ended the trial
     finished: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] | None = None  # the params the checkpoint was trained with
 
 
 def _restore_point(objective: Objective) -> RestorePoint:
@@ -62,7 +64,13 @@ def _restore_point(objective: Objective) -> RestorePoint:
         folder=local,
         finished=meta.get("finished"),
         metrics=meta.get("metrics", {}),
+        config=meta.get("config"),
     )
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as its checkpoint stores it (JSON), to compare with a stored one."""
+    return json.loads(json.dumps(config, default=str))
 
 
 _FROZEN: list[bool] = []
@@ -121,6 +129,7 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
     previous epoch), ``entered_at``/``worker_pid`` (to see gaps between trials).
     """
     entered = time.time()
+    config = flat(config)  # a PBT population member's params
     from trainables.devices import configure_devices
     from trainables.train import train
 
@@ -139,13 +148,17 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
     tensorboard = _trial_tensorboard(settings.get("tensorboard"))
 
     costs = {"checkpoint_seconds": 0.0, "report_seconds": 0.0}
+    stored = _plain(config)
+    # PBT handed this trial another's checkpoint with new params: rebuild for them
+    rebuilt = stored if start.config is not None and start.config != stored else None
 
     def on_epoch_end(epoch: int, metrics: dict[str, float], model: Any, last: bool) -> None:
         nonlocal best
         result: dict[str, Any] = {**metrics, **costs, "epoch": epoch, "node_id": node}
         if epoch == done + 1:  # first epoch of this run (fresh or resumed)
             setup = time.time() - metrics["epoch_seconds"] - entered
-            result.update(_first_epoch_fields(start, devices, setup, entered, tensorboard))
+            fields = _first_epoch_fields(start, devices, setup, entered, tensorboard, rebuilt)
+            result.update(fields)
         if last:
             _bury(model)  # a completed trial's model is freed off the hand-over path
             result[FINISHED_FLAG] = True
@@ -154,7 +167,7 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
         if improved:
             best = metrics[objective.metric]
         saved = model if improved or last or epoch % every == 0 else None
-        _report(result, metrics, saved, best, costs)
+        _report(result, metrics, saved, best, costs, stored)
 
     try:
         if start.finished or (start.model_path and done >= max_epochs):
@@ -170,6 +183,7 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
             objective=objective,
             seed=int(settings["seed"]),
             resume_from=start.model_path,
+            rebuild=rebuilt is not None,
             initial_epoch=done,
             tensorboard=tensorboard,
             builder=settings.get("builder"),
@@ -200,6 +214,7 @@ def _first_epoch_fields(
     setup_s: float,
     entered: float,
     tensorboard: dict[str, Any] | None,
+    rebuilt: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """What the first report of a run (fresh or resumed) adds: where it runs, its set-up
     time and, after a resume, the epoch it resumed from with that epoch's own values
@@ -217,6 +232,8 @@ def _first_epoch_fields(
     if start.epoch:
         fields["resumed_from_epoch"] = start.epoch
         fields[RESTORED_METRICS] = start.metrics
+    if rebuilt is not None:  # PBT: another trial's weights, new params from here on
+        fields[NEW_PARAMS] = json.dumps(rebuilt, sort_keys=True)
     return fields
 
 
@@ -226,9 +243,11 @@ def _report(
     model: Any,
     best: float | None,
     costs: dict[str, float],
+    config: dict[str, Any],
 ) -> None:
     """``tune.report`` the epoch, with a checkpoint when ``model`` is given (its model,
-    epoch, best value, stop reason and metrics); ``costs`` gets the time each took."""
+    epoch, best value, stop reason, metrics and params); ``costs`` gets the time each
+    took."""
     if model is None:
         costs["checkpoint_seconds"] = 0.0
         reported = time.perf_counter()
@@ -239,7 +258,8 @@ def _report(
     with tempfile.TemporaryDirectory(prefix="dnn-sweep-ckpt-") as tmp:
         model.save(os.path.join(tmp, MODEL_FILE))
         meta = {"epoch": result["epoch"], "best": best, "finished": result.get("stop_reason")}
-        Path(tmp, META_FILE).write_text(json.dumps({**meta, "metrics": metrics}, default=float))
+        meta |= {"metrics": metrics, "config": config}
+        Path(tmp, META_FILE).write_text(json.dumps(meta, default=float))
         reported = time.perf_counter()
         costs["checkpoint_seconds"] = reported - saving
         tune.report(result, checkpoint=tune.Checkpoint.from_directory(tmp))

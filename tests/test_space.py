@@ -80,7 +80,7 @@ def test_per_layer_params_exist_only_for_existing_layers(space_config):
             assert 32 <= c[k] <= 512
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "random"])
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "qmc", "nsga2"])
 def test_same_seed_same_first_configs(space_config, sampler):
     space = SearchSpace.from_config(space_config("mlp"))
     first = sample_many(space, 12, seed=3, sampler=sampler)

@@ -237,6 +237,11 @@ class SweepRecorder:
         self._last_step[trial_id] = step
         self.log_metrics(run_id, metrics, step=step)
 
+    def rewind(self, trial_id: str, step: int) -> None:
+        """The trial goes on from another's checkpoint at ``step`` (population-based
+        training): its later epochs are a new branch of the curve, logged again."""
+        self._last_step[trial_id] = min(step, self._last_step.get(trial_id, 0))
+
     def add_node(self, trial_id: str, node_id: str) -> None:
         """Record the Ray nodes a trial ran on (tag ``nodes``): a retry shows two."""
         nodes = self._nodes.setdefault(trial_id, set())

@@ -186,6 +186,27 @@ def load_checkpoint(path: str) -> keras.Model:
     return keras.saving.load_model(path)
 
 
+def _starting_model(
+    params: dict[str, Any],
+    ctx: BuildContext,
+    builder: ModelBuilder | None,
+    resume_from: str | None,
+    rebuild: bool,
+) -> keras.Model:
+    """A new model, the checkpointed one, or (``rebuild``) a new one for ``params`` with
+    the checkpoint's weights and optimizer step (schedules go on where they were; the
+    optimizer's moments start afresh under the new hyperparameters)."""
+    if resume_from is None:
+        return make_model(params, ctx, builder)
+    saved = load_checkpoint(resume_from)
+    if not rebuild:
+        return saved
+    model = make_model(params, ctx, builder)
+    model.set_weights(saved.get_weights())
+    model.optimizer.iterations.assign(saved.optimizer.iterations)
+    return model
+
+
 def train(
     params: dict[str, Any],
     data: TrainingData,
@@ -195,6 +216,7 @@ def train(
     objective: Objective,
     seed: int = 0,
     resume_from: str | None = None,
+    rebuild: bool = False,
     initial_epoch: int = 0,
     tensorboard: dict[str, Any] | None = None,
     builder: ModelBuilder | None = None,
@@ -206,7 +228,9 @@ def train(
     the objective; schedule callbacks (performance scheduling) run before the hook.
     The hook is called after every epoch and may raise to stop training.
     ``resume_from`` is a saved ``.keras`` model (with its optimizer state, so schedules
-    keyed on the optimizer step continue) to continue from after ``initial_epoch`` epochs.
+    keyed on the optimizer step continue) to continue from after ``initial_epoch`` epochs;
+    with ``rebuild`` (population-based training changed the params) a model built for
+    ``params`` takes its weights and step count instead.
     ``tensorboard`` ({log_dir, histogram_freq, profile_batch}) adds Keras' TensorBoard
     callback (learning curves, and optionally weight histograms and a profile).
     ``builder`` is a user's ``build_model(params, spec)``; it gets every param, ours and
@@ -217,7 +241,7 @@ def train(
     registered = _custom_gradients()
     keras.utils.set_random_seed(seed)
     ctx = build_context(data.spec, p["batch_size"], max_epochs, seed)
-    model = load_checkpoint(resume_from) if resume_from else make_model(params, ctx, builder)
+    model = _starting_model(params, ctx, builder, resume_from, rebuild)
     reporter = _EpochReporter(on_epoch_end, max_epochs, objective)
     callbacks = [*training_callbacks(p, ctx, objective), *_tensorboard(tensorboard), reporter]
     try:

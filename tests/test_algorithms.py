@@ -1,0 +1,174 @@
+"""Searchers and schedulers: their options checked by name, and each one running a
+4-trial digits sweep end to end (two algorithms per sweep: a searcher and a scheduler)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.algorithms import SCHEDULERS, SEARCHERS, make_algorithms, make_sampler
+from search.errors import ConfigError
+from search.space import SearchSpace
+from tests.helpers import trial_runs
+from trainables.task import Objective
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"name": "cmaes", "sigma0": -1}, "searcher.sigma0=-1: must be a number > 0"),
+        ({"name": "qmc", "qmc_type": "lhs"}, "searcher.qmc_type='lhs': allowed are sobol, halton"),
+        ({"name": "nsga2", "population_size": 1}, "searcher.population_size=1: must be an"),
+        ({"name": "nsga2", "crossover_prob": 2}, "searcher.crossover_prob=2: must be a prob"),
+        ({"name": "tpe", "popsize": 3}, "searcher.popsize: unknown option for searcher (tpe)"),
+        ({"name": "bohb"}, "searcher.name='bohb': allowed are tpe, random, cmaes, gp, qmc"),
+    ],
+)
+def test_searcher_options_are_checked_by_name(options, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_sampler(options, seed=0)
+
+
+def _algorithms(space_config, scheduler, space="keras_tuner", searcher=None):
+    return make_algorithms(
+        SearchSpace.from_config(space_config(space)),
+        searcher or {"name": "random"},
+        scheduler,
+        0,
+        2,
+        Objective("val_accuracy", "max"),
+        10,
+        4,
+    )
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "space", "message"),
+    [
+        ({"name": "median", "grace_period": 0}, "keras_tuner", "scheduler.grace_period=0"),
+        ({"name": "median", "grace_period": 11}, "keras_tuner", "must be an integer in 1..max"),
+        ({"name": "hyperband", "reduction_factor": 1}, "keras_tuner", "reduction_factor=1"),
+        ({"name": "pbt", "mutate": ["n_neurons"]}, "keras_tuner", "n_neurons would change"),
+        ({"name": "pbt", "mutate": ["momentum"]}, "keras_tuner", "momentum is not searched"),
+        ({"name": "pbt", "mutate": ["momentum"]}, "default_dnn", "momentum is conditional"),
+        ({"name": "pbt", "perturbation_interval": 10}, "keras_tuner", "below max_epochs"),
+        ({"name": "pbt", "mutate": []}, "keras_tuner", "scheduler.mutate=\\[\\]: must be"),
+    ],
+)
+def test_scheduler_options_are_checked_by_name(space_config, scheduler, space, message):
+    with pytest.raises(ConfigError, match=message):
+        _algorithms(space_config, scheduler, space)
+
+
+def test_pbt_population_is_drawn_by_the_seeded_sampler(space_config):
+    """PBT refuses search algorithms: the sweep's sampler draws the population up front,
+    into a grid Tune runs once each, and PBT perturbs within the space's own range."""
+    first = _algorithms(space_config, {"name": "pbt"})
+    again = _algorithms(space_config, {"name": "pbt"})
+    population = first.param_space["pbt_params"]["grid_search"]
+    assert len(population) == 4
+    assert population == again.param_space["pbt_params"]["grid_search"]
+    assert len({c["learning_rate"] for c in population}) == 4
+    lr = first.scheduler._hyperparam_mutations["pbt_params"]["learning_rate"]
+    assert (lr.lower, lr.upper) == (1e-4, 1e-2)
+
+
+def test_every_algorithm_has_its_config_file():
+    from tests.conftest import CONF
+
+    for group, table in (("searcher", SEARCHERS), ("scheduler", SCHEDULERS)):
+        assert {p.stem for p in (CONF / group).glob("*.yaml")} == set(table)
+
+
+def _sweep(tmp_path, name: str, *overrides: str):
+    from dnn_sweep import run_sweep
+
+    uri = f"sqlite:///{tmp_path / 'algo.db'}"
+    run_sweep(
+        [
+            "dataset=digits",
+            "search_space=keras_tuner",
+            "trials=4",
+            "max_concurrent=2",
+            f"name={name}",
+            f"tracking.uri={uri}",
+            f"ray.storage_path={tmp_path / 'ray_results'}",
+            *overrides,
+        ],
+        echo=lambda line: None,
+    )
+    client = MlflowClient(uri)
+    (parent,), children = trial_runs(client, name)
+    assert len(children) == 4
+    assert all(int(c.data.tags["epochs"]) >= 1 for c in children)
+    assert parent.data.tags.get("dnn_sweep.model_uri") or parent.data.metrics["test_accuracy"]
+    return parent, children
+
+
+PAIRS = [
+    ("cmaes", "hyperband", ()),
+    ("qmc", "median", ("scheduler.min_samples_required=2",)),
+    pytest.param(
+        "gp",
+        "fifo",
+        (),
+        marks=pytest.mark.skipif(not HAS_TORCH, reason="searcher=gp needs PyTorch"),
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("shared_ray")
+@pytest.mark.parametrize(("searcher", "scheduler", "extra"), PAIRS)
+def test_searcher_and_scheduler_run_a_sweep(tmp_path, searcher, scheduler, extra):
+    parent, _ = _sweep(
+        tmp_path,
+        searcher,
+        f"searcher={searcher}",
+        f"scheduler={scheduler}",
+        "max_epochs=3",
+        *extra,
+    )
+    assert (parent.data.params["searcher"], parent.data.params["scheduler"]) == (
+        searcher,
+        scheduler,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("shared_ray")
+def test_pbt_hands_weights_and_new_learning_rates_on(tmp_path):
+    """A PBT sweep (population drawn by NSGA-II's seeded sampler): some trial continues
+    from another's checkpoint with a perturbed learning rate, its run says so (tag), and
+    the rate it then trains with (the `lr` metric) is the new one."""
+    import json
+
+    _, children = _sweep(
+        tmp_path,
+        "pbt",
+        "searcher=nsga2",
+        "scheduler=pbt",
+        "max_epochs=4",
+        "scheduler.perturbation_interval=1",
+        "scheduler.quantile_fraction=0.5",
+        "scheduler.resample_probability=0",
+    )
+    client = MlflowClient(f"sqlite:///{tmp_path / 'algo.db'}")
+    handed = [
+        (c, key, json.loads(value))
+        for c in children
+        for key, value in c.data.tags.items()
+        if key.startswith("pbt.params_from_epoch_")
+    ]
+    assert handed, "PBT never exploited a trial"
+    for child, key, params in handed:
+        epoch = int(key.rsplit("_", 1)[1])
+        history = client.get_metric_history(child.info.run_id, "lr")
+        at_epoch = [m.value for m in history if m.step == epoch]
+        # the branch after the hand-over trains with the new rate (an earlier branch of
+        # the same trial may have reached this epoch with its own)
+        assert any(v == pytest.approx(params["learning_rate"], rel=1e-5) for v in at_epoch)
