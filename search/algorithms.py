@@ -310,18 +310,27 @@ def make_sampler(options: dict[str, Any], seed: int) -> Any:
 
 
 def make_searcher(
-    space: Any, options: dict[str, Any], seed: int, max_concurrent: int, objective: Any
+    space: Any,
+    options: dict[str, Any],
+    seed: int,
+    max_concurrent: int,
+    objective: Any,
+    study: Any = None,
 ) -> Any:
     """OptunaSearch over the define-by-run space, capped at ``max_concurrent`` trials,
-    optimizing ``objective``."""
+    optimizing ``objective``; its study is ``study`` (a ``search.study.StudyRef``: stored,
+    created beforehand) or in memory."""
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
 
-    searcher = OptunaSearch(
+    from search.stored_search import StoredStudySearch
+
+    stored = {} if study is None else {"study_name": study.name, "storage": study.open_storage()}
+    searcher = StoredStudySearch(
         space=space.define_by_run,
         metric=objective.metric,
         mode=objective.mode,
         sampler=make_sampler(options, seed),
+        **stored,
     )
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
@@ -335,6 +344,7 @@ def make_algorithms(
     objective: Any,
     max_epochs: int,
     trials: int,
+    study: Any = None,
 ) -> Algorithms:
     """The search algorithm and scheduler of a new sweep. With PBT, which refuses search
     algorithms, the sampler draws the initial population instead (``search.pbt``).
@@ -344,7 +354,7 @@ def make_algorithms(
     """
     if scheduler.get("name") != "pbt":
         return Algorithms(
-            make_searcher(space, searcher, seed, max_concurrent, objective),
+            make_searcher(space, searcher, seed, max_concurrent, objective, study),
             make_scheduler(scheduler, max_epochs),
         )
     from ray.tune.search.basic_variant import BasicVariantGenerator

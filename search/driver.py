@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from search.algorithms import Algorithms, make_algorithms
+from search.algorithms import Algorithms, make_algorithms, make_scheduler
 from search.callbacks import (
     MLflowTrialCallback,
     bind,
@@ -26,12 +26,14 @@ from search.callbacks import (
     trial_params,
 )
 from search.errors import ConfigError
-from search.finish import finish
+from search.finish import finish, reopen
 from search.node_metrics import NodeMetrics
 from search.progress import ProgressCallback
 from search.ray_runtime import check_address, check_local_gpus, start_ray, wait_for_gpus
+from search.results import SweepResults
 from search.retention import mend
 from search.settings import Settings
+from search.study import StudyRef, open_study, warm_start_trials
 from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, write_state
 from search.trainable import run_trial
@@ -62,6 +64,16 @@ class Plan:
     folder: str | None = None
     state: dict[str, Any] | None = None
     builder: Callable[..., Any] | None = None
+    run_name: str = ""  # the new Tune run's name (and its Optuna study's)
+    study: StudyRef | None = None  # the sweep's stored Optuna study (None: PBT)
+    warm: int = 0  # trials copied from warm_start's sweep
+    more: int = 0  # trials a resume adds, as a new Tune run (segment)
+    segments: tuple[str, ...] = ()  # the sweep's earlier, finished Tune runs
+
+    @property
+    def round(self) -> int:
+        """Which final phase this run ends with: 1, then one more per added segment."""
+        return len(self.segments) + 1 + (1 if self.more else 0)
 
 
 def prepare(
@@ -74,12 +86,14 @@ def prepare(
         ConfigError / DataError / TrackingError: naming the offending key or file.
     """
     inputs = inputs or UserInputs()
-    folder, state = None, None
+    folder, state, run_name = None, None, f"{settings.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if settings.resume:
         folder, state = find_state(settings.storage_path, settings.name)
-        check_resume_overrides(settings.resolved, state["config"], overrides or [])
+        check_resume_overrides(settings.resolved, state, overrides or [])
         settings = Settings.from_config(
-            state["config"],
+            {**state["config"], "trials": max(settings.trials, _planned(state))}
+            if _overrides_trials(overrides)
+            else state["config"],
             lr_suggestion=state["lr_suggestion"],
             custom_params=inputs.builder is not None,
         )
@@ -95,20 +109,68 @@ def prepare(
 
         ship(inputs.builder)
         check_builder(inputs.builder, settings.space, data.spec, settings.seed)
-    algorithms = None
-    if state is None:  # built before Ray starts, so a bad option fails in seconds
-        algorithms = make_algorithms(
-            settings.space,
-            settings.searcher,
-            settings.scheduler,
-            settings.seed,
-            settings.max_concurrent,
-            objective,
-            settings.max_epochs,
-            settings.trials,
-        )
+    segments = tuple(state.get("segments", [])) if state else ()
+    plan = Plan(
+        settings, data, objective, None, folder, state, inputs.builder, run_name, segments=segments
+    )
     check_reachable(settings.tracking_uri)
-    return Plan(settings, data, objective, algorithms, folder, state, inputs.builder)
+    return _with_algorithms(plan)  # before Ray starts, so a bad option fails in seconds
+
+
+def _with_algorithms(plan: Plan) -> Plan:
+    """The plan with the searcher, scheduler and study of its new Tune run, if it has
+    one: a new sweep, or the trials a resume adds (asking the sweep's own study).
+
+    Raises:
+        ConfigError: bad options; a warm start that does not fit; trials added to a
+            sweep without a stored study.
+    """
+    s, state = plan.settings, plan.state
+    more = s.trials - _planned(state) if state is not None else s.trials
+    if more <= 0:
+        return plan
+    pbt = s.scheduler.get("name") == "pbt"
+    if pbt and (s.warm_start or state is not None):
+        key = "warm_start" if state is None else f"trials={s.trials}"
+        raise ConfigError(f"{key}: scheduler=pbt draws its population without a study")
+    study, warm = None, 0
+    if state is not None:
+        if not state.get("study"):
+            raise ConfigError(
+                f"trials={s.trials}: sweep '{s.name}' has no stored Optuna study to add "
+                "trials to (it predates stored studies); start a new sweep"
+            )
+        study = StudyRef(**state["study"])
+    elif not pbt:
+        make_scheduler(s.scheduler, s.max_epochs)  # its checks, before the study is written
+        study = StudyRef(plan.run_name, s.study_storage)
+        trials = []
+        if s.warm_start:
+            trials = warm_start_trials(study, plan.objective, s.space, s.warm_start)
+        warm = open_study(study, plan.objective, s.space, trials)
+    algorithms = make_algorithms(
+        s.space,
+        s.searcher,
+        s.scheduler,
+        s.seed + _planned(state),  # added trials: not the sweep's first draws again
+        s.max_concurrent,
+        plan.objective,
+        s.max_epochs,
+        more,
+        study,
+    )
+    return replace(plan, algorithms=algorithms, study=study, warm=warm, more=more if state else 0)
+
+
+def _planned(state: dict[str, Any] | None) -> int:
+    """Trials a stored sweep has planned over all its segments so far."""
+    if state is None:
+        return 0
+    return int(state.get("planned", state["config"]["trials"]))
+
+
+def _overrides_trials(overrides: list[str] | None) -> bool:
+    return any(line.split("=", 1)[0].lstrip("+~") == "trials" for line in overrides or [])
 
 
 # What a resume may be told: which sweep to continue, and where it is.
@@ -116,22 +178,29 @@ RESUME_KEYS = ("resume", "name", "ray.storage_path")
 
 
 def check_resume_overrides(
-    now: dict[str, Any], stored: dict[str, Any], overrides: list[str]
+    now: dict[str, Any], state: dict[str, Any], overrides: list[str]
 ) -> None:
-    """A resume continues a sweep as it was configured: an override that would change
-    anything else is refused in one line (never dropped silently).
+    """A resume continues a sweep as it was configured; it may add trials (a larger
+    ``trials``). Any other change is refused in one line (never dropped silently).
 
     Raises:
         ConfigError: naming the override and the sweep's own value.
     """
     from omegaconf import OmegaConf
 
+    stored = state["config"]
+    if _overrides_trials(overrides) and now.get("trials", 0) < _planned(state):
+        raise ConfigError(
+            f"trials={now.get('trials')}: sweep '{stored.get('name')}' has planned "
+            f"{_planned(state)} trials; resume=true can add trials, not remove them"
+        )
+
     def at(config: dict[str, Any], key: str) -> Any:
         return OmegaConf.select(OmegaConf.create(config), key, default=None)
 
     for line in overrides:
         key = line.split("=", 1)[0].lstrip("+~")
-        if key in RESUME_KEYS or key.startswith("hydra."):
+        if key in RESUME_KEYS or key == "trials" or key.startswith("hydra."):
             continue
         mine, theirs = at(now, key), at(stored, key)
         if OmegaConf.is_config(mine):
@@ -147,13 +216,13 @@ def check_resume_overrides(
 
 def _finished(plan: Plan) -> SweepSummary | None:
     """The summary of a resumed sweep that had already finished (its model registered,
-    its parent run closed), else None: there is nothing to run again."""
+    its parent run closed) and gets no more trials, else None."""
     if plan.state is None:
         return None
     settings = plan.settings
     recorder = SweepRecorder(settings.tracking_uri, settings.name)
     run = recorder.parent(plan.state["parent_run_id"])
-    if run.info.status != "FINISHED" or MODEL_TAG not in run.data.tags:
+    if run.info.status != "FINISHED" or MODEL_TAG not in run.data.tags or plan.more:
         return None
     return from_parent(run, settings.name, settings.tracking_uri, 0.0)
 
@@ -206,6 +275,10 @@ def _sweep_params(plan: Plan) -> dict[str, Any]:
         "train_size": sizes["train"],
         "val_size": sizes["val"],
         "test_size": sizes["test"],
+        "study.name": plan.study.name if plan.study else "",
+        "study.storage": plan.study.storage if plan.study else "",
+        "warm_start": s.warm_start or "",
+        "warm_start.trials": plan.warm,
     }
 
 
@@ -213,7 +286,7 @@ def _trial_table(results: Any) -> list[dict[str, Any]]:
     """Every trial's final state, from Tune's own records (not from callbacks, which a
     killed driver may have missed)."""
     table = []
-    for trial in results._experiment_analysis.trials:
+    for trial in results.trials:
         errored = trial.status == "ERROR"
         outcome, reason = outcome_of(trial.last_result, errored)
         error = error_text(trial) if errored else None
@@ -246,20 +319,64 @@ def _budget(settings: Settings, started_at: float) -> float | None:
     return max(1.0, settings.time_budget_s - (time.time() - started_at))
 
 
-def _tuner(plan: Plan, trainable: Any, budget: float | None, say: Callable[[str], None]) -> Any:
-    """A new Tuner with the plan's searcher and scheduler, or the one a killed sweep
-    left in ``plan.folder`` (resume: Tune restores its own searcher and scheduler)."""
+def _restored(plan: Plan, trainable: Any, say: Callable[[str], None]) -> Any:
+    """The Tuner a sweep left in ``plan.folder`` (Tune restores its own searcher and
+    scheduler; a finished one fits at once), its lost checkpoints mended."""
     from ray import tune
 
-    wrapped = _wrapped(plan, trainable)
-    if plan.folder is None:
-        return _new_tuner(plan, wrapped, budget)
     tuner = tune.Tuner.restore(
-        plan.folder, trainable=wrapped, resume_unfinished=True, resume_errored=False
+        plan.folder,
+        trainable=_wrapped(plan, trainable),
+        resume_unfinished=True,
+        resume_errored=False,
     )
     for line in mend(tuner.get_results()):
         say(f"  resume: {line}")
     return tuner
+
+
+def _earlier(plan: Plan, trainable: Any) -> list[Any]:
+    """The result grids of the sweep's earlier, finished segments."""
+    from ray import tune
+
+    wrapped = _wrapped(plan, trainable)
+    return [tune.Tuner.restore(f, trainable=wrapped).get_results() for f in plan.segments]
+
+
+def _fits(
+    plan: Plan,
+    recorder: SweepRecorder,
+    trainable: Any,
+    started_at: float,
+    say: Callable[[str], None],
+) -> Iterator[Any]:
+    """Tune's fits of this command, each yielding its result grid: the restored run
+    (resume), then the new one (a new sweep, or the trials a resume adds)."""
+    if plan.folder is not None:
+        yield _restored(plan, trainable, say).fit()
+    if plan.algorithms is None:
+        return
+    if plan.state is not None:  # trials added: the final phase is done again after them
+        assert plan.study is not None
+        say(f"  adding {plan.more} trials (Optuna study {plan.study.name})")
+        reopen(recorder)
+    tuner = _new_tuner(plan, _wrapped(plan, trainable), _budget(plan.settings, started_at))
+    write_state(_tune_folder(tuner), _state(plan, recorder))
+    yield tuner.fit()
+
+
+def _state(plan: Plan, recorder: SweepRecorder) -> dict[str, Any]:
+    """What ``resume=true`` reads back from a new Tune run's folder."""
+    earlier = (*plan.segments, plan.folder) if plan.folder else plan.segments
+    return {
+        "config": {**plan.settings.resolved, "trials": plan.settings.trials},
+        "lr_suggestion": plan.settings.lr_suggestion,
+        "parent_run_id": recorder.parent_run_id,
+        "tracking_uri": plan.settings.tracking_uri,
+        "study": None if plan.study is None else vars(plan.study),
+        "segments": list(earlier),
+        "planned": plan.settings.trials,
+    }
 
 
 def _wrapped(plan: Plan, trainable: Any) -> Any:
@@ -285,6 +402,8 @@ def _wrapped(plan: Plan, trainable: Any) -> Any:
 
 
 def _new_tuner(plan: Plan, wrapped: Any, budget: float | None) -> Any:
+    """A Tuner for the plan's new Tune run: its searcher and scheduler, its trials (all
+    of a new sweep's, or those a resume adds)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -300,18 +419,18 @@ def _new_tuner(plan: Plan, wrapped: Any, budget: float | None) -> Any:
             search_alg=algorithms.search_alg,
             scheduler=algorithms.scheduler,
             # a population (PBT) is a grid: each drawn config once
-            num_samples=1 if algorithms.param_space else settings.trials,
+            num_samples=1 if algorithms.param_space else plan.more or settings.trials,
             time_budget_s=budget,
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=f"{settings.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            name=plan.run_name,
             storage_path=settings.storage_path,
             callbacks=[
                 JsonLoggerCallback(),  # read back by Tune's ResultGrid (see ray_runtime)
                 MLflowTrialCallback(),
                 ProgressCallback(
-                    settings.trials,
+                    plan.more or settings.trials,
                     max_epochs=settings.max_epochs,
                     budget_s=budget,
                     objective=objective,
@@ -356,6 +475,8 @@ def _announce(plan: Plan, recorder: SweepRecorder, say: Callable[[str], None]) -
     )
     for note in data.notes:
         say(f"  {note}")
+    if plan.warm:
+        say(f"  warm start: {plan.warm} finished trials of sweep '{s.warm_start}' seed the sampler")
 
 
 def run_sweep(
@@ -415,20 +536,11 @@ def _run(
     status = "FAILED"
     try:
         started, started_at = clock  # monotonic, wall
-        tuner = _tuner(plan, trainable, _budget(plan.settings, started_at), say)
-        if plan.state is None:
-            write_state(
-                _tune_folder(tuner),
-                {
-                    "config": plan.settings.resolved,
-                    "lr_suggestion": plan.settings.lr_suggestion,
-                    "parent_run_id": recorder.parent_run_id,
-                    "tracking_uri": plan.settings.tracking_uri,
-                },
-            )
+        grids = _earlier(plan, trainable)
         cpu_before = time.process_time()
         with _system_metrics(plan.settings, recorder):
-            results = tuner.fit()
+            grids += list(_fits(plan, recorder, trainable, started_at, say))
+        results = SweepResults(grids)
         # the driver's own CPU while trials ran: Tune's loop, the searcher, the scheduler,
         # MLflow logging, progress (what each more trial costs the driver)
         driver_cpu = time.process_time() - cpu_before

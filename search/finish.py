@@ -50,11 +50,21 @@ def finish(
             "trials_stopped_early": counts["stopped_early"],
             "trials_failed": counts["failed"],
             "driver_cpu_seconds": driver_cpu,
+            "trials_planned": settings.trials,
         },
         params={},
     )
     run = recorder.parent()
     return from_parent(run, settings.name, settings.tracking_uri, time.monotonic() - started)
+
+
+def reopen(recorder: SweepRecorder) -> None:
+    """Trials are being added to a finished sweep: its final phase is to be done again
+    after them, so its marks (and the last best trial's tags) go."""
+    assert recorder.parent_run_id is not None
+    tags = recorder.parent().data.tags
+    stale = [k for k in tags if k.startswith("best.") or k == "ensemble.members"]
+    recorder.delete_tags(recorder.parent_run_id, [MODEL_TAG, REPORT_TAG, BEST_TRIAL_TAG, *stale])
 
 
 def _choose_score_register(
@@ -69,16 +79,18 @@ def _choose_score_register(
     test, alone = _scores(plan, final)
     metrics = {f"best_{objective.metric}": best[2], **{f"test_{k}": v for k, v in test.items()}}
     metrics |= {f"best_trial_test_{k}": v for k, v in alone.items()}
-    params = {f"best.{k}": v for k, v in best[3].items()}
+    # tags, not params: a resume that adds trials may find another best (params are
+    # write-once in MLflow)
+    tags = {f"best.{k}": str(v) for k, v in best[3].items()}
     if len(final.members) > 1:
         metrics |= {
             f"ensemble_{objective.metric}": final.val_score,
             "ensemble_members": len(final.members),
         }
-        params["ensemble.members"] = ",".join(f"{t}:{w:.3g}" for t, w in final.members)
+        tags["ensemble.members"] = ",".join(f"{t}:{w:.3g}" for t, w in final.members)
     assert recorder.parent_run_id is not None
     recorder.log_metrics(recorder.parent_run_id, metrics)
-    recorder.log_params(recorder.parent_run_id, params)
+    recorder.set_tags(recorder.parent_run_id, tags)
     uri = _register(plan, recorder, final.model)
     recorder.set_tags(recorder.parent_run_id, {MODEL_TAG: uri, BEST_TRIAL_TAG: f"trial-{best[0]}"})
 
@@ -138,7 +150,7 @@ def _register(plan: Any, recorder: SweepRecorder, model: Any) -> str:
     if data.inputs.kind != "table":
         example = example_rows(data)
         saver = keras_saver(model, example, predict(model, example), MODEL_REQUIREMENTS)
-        return recorder.log_model(saver, name)[0]
+        return recorder.log_model(saver, name, plan.round)[0]
     with tempfile.TemporaryDirectory(prefix="dnn-sweep-export-") as tmp:
         artifacts = export_table_model(model, data.spec, Path(tmp))
         columns = [c.name for c in data.inputs.columns]
@@ -150,7 +162,7 @@ def _register(plan: Any, recorder: SweepRecorder, model: Any) -> str:
             MODEL_REQUIREMENTS,
             input_example=example_rows(data),
         )
-        return recorder.log_model(saver, name)[0]
+        return recorder.log_model(saver, name, plan.round)[0]
 
 
 def _log_report(plan: Any, recorder: SweepRecorder) -> None:

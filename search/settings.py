@@ -105,6 +105,30 @@ def _absolute_sqlite(uri: str) -> str:
     return uri
 
 
+def _study_storage(study: Mapping[str, Any], tracking_uri: str) -> str:
+    """``study.storage``, or ``optuna.db`` beside a sqlite tracking store (else in the
+    launch folder): an absolute sqlite URL, so every later command finds the same file."""
+    storage = study.get("storage")
+    if storage is None:
+        prefix = "sqlite:///"
+        folder = (
+            Path(tracking_uri[len(prefix) :]).parent if tracking_uri.startswith(prefix) else Path()
+        )
+        return prefix + str((folder / "optuna.db").resolve())
+    if not isinstance(storage, str) or "://" not in storage:
+        raise ConfigError(
+            f"study.storage={storage!r}: must be an RDB URL (sqlite:///FILE.db, "
+            "postgresql://..., mysql://...) or null"
+        )
+    return _absolute_sqlite(storage)
+
+
+def _warm_start(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"warm_start={value!r}: must be the name of an earlier sweep, or null")
+    return value
+
+
 def _flag(cfg: Mapping[str, Any], key: str, label: str, default: bool = False) -> bool:
     value = cfg.get(key, default)
     if not isinstance(value, bool):
@@ -230,6 +254,8 @@ class Settings:
     task: str = "auto"
     objective_metric: str | None = None
     objective_mode: str | None = None
+    study_storage: str = "sqlite:///optuna.db"
+    warm_start: str | None = None
 
     @classmethod
     def from_config(
@@ -316,6 +342,8 @@ class Settings:
             searcher=_options(cfg, "searcher", SEARCHERS),
             scheduler=_options(cfg, "scheduler", SCHEDULERS),
             tracking_uri=_absolute_sqlite(uri),
+            study_storage=_study_storage(cfg.get("study") or {}, _absolute_sqlite(uri)),
+            warm_start=_warm_start(cfg.get("warm_start")),
             registered_model=str(tracking.get("registered_model") or name),
             system_metrics=_flag(tracking, "system_metrics", "tracking.system_metrics", True),
             storage_path=storage,

@@ -40,8 +40,8 @@ class SweepSummary:
     best_trial_test: dict[str, float] = field(default_factory=dict)
 
 
-def _members(params: dict[str, str], best_trial: str) -> tuple[tuple[str, float], ...]:
-    text = params.get("ensemble.members")
+def _members(tags: dict[str, str], best_trial: str) -> tuple[tuple[str, float], ...]:
+    text = tags.get("ensemble.members")
     if not text:
         return ((best_trial, 1.0),)
     pairs = (item.rsplit(":", 1) for item in text.split(","))
@@ -62,7 +62,7 @@ def from_parent(run: Any, name: str, tracking_uri: str, seconds: float) -> Sweep
             k: int(metrics.get(f"trials_{k}", 0)) for k in ("completed", "stopped_early", "failed")
         },
         best_params={
-            k[5:]: param_value(v) for k, v in sorted(params.items()) if k.startswith("best.")
+            k[5:]: param_value(v) for k, v in sorted(tags.items()) if k.startswith("best.")
         },
         best_trial=best_trial,
         task=params.get("task", "multiclass"),
@@ -73,7 +73,7 @@ def from_parent(run: Any, name: str, tracking_uri: str, seconds: float) -> Sweep
         model_uri=tags.get(MODEL_TAG, ""),
         tracking_uri=tracking_uri,
         seconds=seconds,
-        members=_members(params, best_trial),
+        members=_members(tags, best_trial),
         best_trial_test={k[len(prefix) :]: v for k, v in metrics.items() if k.startswith(prefix)},
     )
 

@@ -122,8 +122,8 @@ def test_sweep_registers_the_ensemble_it_logs(tmp_path):
     stdout = format_summary(summary)  # what `sweep` prints at the end
 
     (parent,), _ = trial_runs(MlflowClient(f"sqlite:///{tmp_path / 'ens.db'}"), "ens")
-    metrics, params = parent.data.metrics, parent.data.params
-    members = [m.rsplit(":", 1) for m in params["ensemble.members"].split(",")]
+    metrics, tags = parent.data.metrics, parent.data.tags
+    members = [m.rsplit(":", 1) for m in tags["ensemble.members"].split(",")]
     assert len(members) == metrics["ensemble_members"] >= 2, stdout
     assert sum(float(w) for _, w in members) == pytest.approx(1.0, abs=1e-2)
     assert metrics["ensemble_val_accuracy"] >= metrics["best_val_accuracy"] - 1e-9

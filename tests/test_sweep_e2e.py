@@ -94,7 +94,7 @@ def test_parent_has_results_and_config(client, runs):
     assert parent.data.params["searcher"] == "tpe"
     assert parent.data.params["scheduler"] == "asha"
     assert parent.data.params["seed"] == "0"
-    assert "best.n_hidden" in parent.data.params
+    assert "best.n_hidden" in parent.data.tags
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "config.yaml" in artifacts
 

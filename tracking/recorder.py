@@ -24,6 +24,9 @@ from tracking.secrets import mask, mask_mapping
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 MAX_PARAM_LEN = 6000
 
+# On each model version: after which set of trials (1, then +1 per resume adding trials).
+ROUND_TAG = "sweep.round"
+
 
 class TrackingError(RuntimeError):
     """The tracking backend cannot be used (unreachable server, bad URI)."""
@@ -340,6 +343,13 @@ class SweepRecorder:
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
+    def delete_tags(self, run_id: str, keys: list[str]) -> None:
+        """Remove these tags of a run (those it has)."""
+        present = self.client.get_run(run_id).data.tags
+        for key in keys:
+            if key in present:
+                self.client.delete_tag(run_id, key)
+
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for k, v in mask_mapping(tags).items():
             self.client.set_tag(run_id, k, v)
@@ -350,35 +360,40 @@ class SweepRecorder:
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, mask(text), artifact_file)
 
-    def log_model(self, save: Callable[[str], None], registered_model: str) -> tuple[str, str]:
-        """Log an MLflow model to the parent run's ``model/`` folder and register it as a
-        new version of ``registered_model`` (the version this parent registered already, if
-        any: a resumed final phase); ``save(path)`` writes the model folder (see
+    def log_model(
+        self, save: Callable[[str], None], registered_model: str, round_: int = 1
+    ) -> tuple[str, str]:
+        """Log an MLflow model to the parent run (``model/``, or ``model-round-N/`` for the
+        final phase after the Nth set of trials) and register it as a new version of
+        ``registered_model`` (the version this parent registered for that round already,
+        if any: a resumed final phase); ``save(path)`` writes the model folder (see
         ``tracking.models``). All through this recorder's client, so no process-wide
         MLflow state is touched. Returns (model URI, registered version)."""
         assert self.parent_run_id is not None
         from mlflow.exceptions import MlflowException
 
-        existing = self._registered_version(registered_model)
+        existing = self._registered_version(registered_model, round_)
         if existing is not None:  # registered by a run of this step a kill interrupted
             return f"models:/{registered_model}/{existing}", existing
+        folder = "model" if round_ == 1 else f"model-round-{round_}"
         with tempfile.TemporaryDirectory(prefix="dnn-sweep-model-") as tmp:
             path = str(Path(tmp) / "model")
             save(path)
-            self.client.log_artifacts(self.parent_run_id, path, "model")
-        source = f"{self.client.get_run(self.parent_run_id).info.artifact_uri}/model"
+            self.client.log_artifacts(self.parent_run_id, path, folder)
+        source = f"{self.client.get_run(self.parent_run_id).info.artifact_uri}/{folder}"
         try:
             self.client.create_registered_model(registered_model)
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         version = self.client.create_model_version(
-            registered_model, source, run_id=self.parent_run_id
+            registered_model, source, run_id=self.parent_run_id, tags={ROUND_TAG: str(round_)}
         ).version
         return f"models:/{registered_model}/{version}", str(version)
 
-    def _registered_version(self, registered_model: str) -> str | None:
-        """The version of ``registered_model`` this sweep's parent run already registered."""
+    def _registered_version(self, registered_model: str, round_: int) -> str | None:
+        """The version of ``registered_model`` this sweep's parent run already registered
+        for round ``round_``."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -387,7 +402,8 @@ class SweepRecorder:
             )
         except MlflowException:  # no such registered model yet
             return None
-        return str(versions[0].version) if versions else None
+        mine = [v for v in versions if v.tags.get(ROUND_TAG, "1") == str(round_)]
+        return str(mine[0].version) if mine else None
 
 
 def latest_lr_suggestion(tracking_uri: str, experiment: str) -> float | None:
