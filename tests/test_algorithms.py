@@ -130,7 +130,7 @@ def test_searcher_and_scheduler_run_a_sweep(tmp_path, searcher, scheduler, extra
         searcher,
         f"searcher={searcher}",
         f"scheduler={scheduler}",
-        "max_epochs=3",
+        "max_epochs=2",
         *extra,
     )
     assert (parent.data.params["searcher"], parent.data.params["scheduler"]) == (

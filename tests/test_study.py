@@ -87,7 +87,7 @@ def _sweep(tmp_path, *overrides):
         [
             "dataset=digits",
             "search_space=keras_tuner",
-            "max_epochs=2",
+            "max_epochs=1",
             "max_concurrent=2",
             f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
             f"ray.storage_path={tmp_path / 'ray_results'}",
