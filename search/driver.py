@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from search.algorithms import Algorithms, make_algorithms, make_scheduler
+from search.algorithms import Algorithms, make_algorithms
 from search.callbacks import (
     MLflowTrialCallback,
     bind,
@@ -66,7 +66,7 @@ class Plan:
     builder: Callable[..., Any] | None = None
     run_name: str = ""  # the new Tune run's name (and its Optuna study's)
     study: StudyRef | None = None  # the sweep's stored Optuna study (None: PBT)
-    warm: int = 0  # trials copied from warm_start's sweep
+    warm_trials: tuple[Any, ...] = ()  # warm_start's sweep's trials, checked for this one
     more: int = 0  # trials a resume adds, as a new Tune run (segment)
     segments: tuple[str, ...] = ()  # the sweep's earlier, finished Tune runs
 
@@ -133,7 +133,7 @@ def _with_algorithms(plan: Plan) -> Plan:
     if pbt and (s.warm_start or state is not None):
         key = "warm_start" if state is None else f"trials={s.trials}"
         raise ConfigError(f"{key}: scheduler=pbt draws its population without a study")
-    study, warm = None, 0
+    study, warm = None, ()
     if state is not None:
         if not state.get("study"):
             raise ConfigError(
@@ -142,24 +142,38 @@ def _with_algorithms(plan: Plan) -> Plan:
             )
         study = StudyRef(**state["study"])
     elif not pbt:
-        make_scheduler(s.scheduler, s.max_epochs)  # its checks, before the study is written
         study = StudyRef(plan.run_name, s.study_storage)
-        trials = []
-        if s.warm_start:
-            trials = warm_start_trials(study, plan.objective, s.space, s.warm_start)
-        warm = open_study(study, plan.objective, s.space, trials)
-    algorithms = make_algorithms(
+        if s.warm_start:  # reads only: the study itself is written once Ray runs
+            warm = tuple(warm_start_trials(study, plan.objective, s.space, s.warm_start))
+    plan = replace(plan, study=study, warm_trials=warm, more=more if state else 0)
+    return replace(plan, algorithms=_algorithms(plan, None))
+
+
+def _algorithms(plan: Plan, study: StudyRef | None) -> Algorithms:
+    """The new Tune run's searcher and scheduler, over ``study`` (None: in memory, as
+    ``prepare`` builds them to check every option before anything is written)."""
+    s = plan.settings
+    return make_algorithms(
         s.space,
         s.searcher,
         s.scheduler,
-        s.seed + _planned(state),  # added trials: not the sweep's first draws again
+        s.seed + _planned(plan.state),  # added trials: not the sweep's first draws again
         s.max_concurrent,
         plan.objective,
         s.max_epochs,
-        more,
+        plan.more or s.trials,
         study,
     )
-    return replace(plan, algorithms=algorithms, study=study, warm=warm, more=more if state else 0)
+
+
+def _with_study(plan: Plan) -> Plan:
+    """Once Ray runs (a cluster that cannot be joined leaves no file behind): a new
+    sweep's study written, with its warm-start trials, and the searcher over it."""
+    if plan.study is None or plan.algorithms is None:
+        return plan
+    if plan.state is None:
+        open_study(plan.study, plan.objective, plan.settings.space, list(plan.warm_trials))
+    return replace(plan, algorithms=_algorithms(plan, plan.study))
 
 
 def _planned(state: dict[str, Any] | None) -> int:
@@ -278,7 +292,7 @@ def _sweep_params(plan: Plan) -> dict[str, Any]:
         "study.name": plan.study.name if plan.study else "",
         "study.storage": plan.study.storage if plan.study else "",
         "warm_start": s.warm_start or "",
-        "warm_start.trials": plan.warm,
+        "warm_start.trials": len(plan.warm_trials),
     }
 
 
@@ -475,8 +489,9 @@ def _announce(plan: Plan, recorder: SweepRecorder, say: Callable[[str], None]) -
     )
     for note in data.notes:
         say(f"  {note}")
-    if plan.warm:
-        say(f"  warm start: {plan.warm} finished trials of sweep '{s.warm_start}' seed the sampler")
+    if plan.warm_trials:
+        n = len(plan.warm_trials)
+        say(f"  warm start: {n} finished trials of sweep '{s.warm_start}' seed the sampler")
 
 
 def run_sweep(
@@ -517,6 +532,7 @@ def run_sweep(
         if plan.settings.cluster_address is not None and plan.settings.gpus_per_trial > 0:
             waited = wait_for_gpus(plan.settings, say)  # an autoscaler's minutes are free
             started, started_at = started + waited, started_at + waited
+        plan = _with_study(plan)
         recorder = _open_records(plan, say)
         _announce(plan, recorder, say)
         return _run(plan, recorder, trainable, (started, started_at), say)
