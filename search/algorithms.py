@@ -316,19 +316,23 @@ def make_searcher(
     max_concurrent: int,
     objective: Any,
     study: Any = None,
+    objectives: tuple[tuple[str, str], ...] = (),
 ) -> Any:
     """OptunaSearch over the define-by-run space, capped at ``max_concurrent`` trials,
     optimizing ``objective``; its study is ``study`` (a ``search.study.StudyRef``: stored,
-    created beforehand) or in memory."""
+    created beforehand) or in memory. With ``objectives`` (two or more (metric, mode)),
+    the sampler gets every objective's value of each trial's last epoch."""
     from ray.tune.search import ConcurrencyLimiter
 
     from search.stored_search import StoredStudySearch
 
     stored = {} if study is None else {"study_name": study.name, "storage": study.open_storage()}
+    metric: Any = [m for m, _ in objectives] if objectives else objective.metric
+    mode: Any = [m for _, m in objectives] if objectives else objective.mode
     searcher = StoredStudySearch(
         space=space.define_by_run,
-        metric=objective.metric,
-        mode=objective.mode,
+        metric=metric,
+        mode=mode,
         sampler=make_sampler(options, seed),
         **stored,
     )
@@ -345,6 +349,7 @@ def make_algorithms(
     max_epochs: int,
     trials: int,
     study: Any = None,
+    objectives: tuple[tuple[str, str], ...] = (),
 ) -> Algorithms:
     """The search algorithm and scheduler of a new sweep. With PBT, which refuses search
     algorithms, the sampler draws the initial population instead (``search.pbt``).
@@ -352,15 +357,22 @@ def make_algorithms(
     Raises:
         ConfigError: an unknown algorithm, option or value.
     """
+    if objectives and searcher.get("name") == "cmaes":
+        raise ConfigError(
+            "searcher.name=cmaes: Optuna's CMA-ES optimizes one objective; with several "
+            "objectives use nsga2, tpe, random, qmc or gp"
+        )
     if scheduler.get("name") != "pbt":
         return Algorithms(
-            make_searcher(space, searcher, seed, max_concurrent, objective, study),
+            make_searcher(space, searcher, seed, max_concurrent, objective, study, objectives),
             make_scheduler(scheduler, max_epochs),
         )
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from search.pbt import make_pbt, population_space
 
+    if objectives:
+        raise ConfigError("scheduler.name=pbt: PBT follows one objective; drop objectives")
     options = SCHEDULERS["pbt"].checked("scheduler", scheduler)
     if options["perturbation_interval"] >= max_epochs:
         raise ConfigError(

@@ -19,6 +19,8 @@ from tracking import SweepRecorder, TrialOutcome
 # Per-epoch values besides Keras' metrics: the learning rate and momentum in force, and
 # where a trial's time goes besides training (see search/trainable.py).
 EPOCH_EXTRAS = (
+    "n_params",
+    "latency_ms",
     "lr",
     "momentum",
     "epoch_seconds",

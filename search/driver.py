@@ -39,6 +39,7 @@ from search.sweep_state import find_state, write_state
 from search.trainable import run_trial
 from tracking import SweepRecorder, TrialOutcome
 from tracking.health import check_reachable
+from trainables.costs import COSTS
 from trainables.data import Loaded, load_dataset
 from trainables.errors import DataError
 from trainables.task import Objective
@@ -103,6 +104,7 @@ def prepare(
         check_local_gpus(settings.gpus_per_trial)
     data, settings = _load(settings, inputs)
     objective = Objective.for_task(data.task, settings.objective_metric, settings.objective_mode)
+    _check_objectives(settings, data.task)
     settings.space.check_data(data.spec)
     if inputs.builder is not None:
         from search.user_model import check_builder, ship
@@ -115,6 +117,30 @@ def prepare(
     )
     check_reachable(settings.tracking_uri)
     return _with_algorithms(plan)  # before Ray starts, so a bad option fails in seconds
+
+
+def _check_objectives(settings: Settings, task: Any) -> None:
+    """Every validation metric in ``objectives`` is one the task reports, and several
+    objectives come without an ensemble (which follows the first alone).
+
+    Raises:
+        ConfigError / TaskError: naming the objective.
+    """
+    from trainables.task import TaskError
+
+    if not settings.objectives:
+        return
+    if settings.ensemble_size > 1:
+        raise ConfigError(
+            f"ensemble.size={settings.ensemble_size}: with several objectives the registered "
+            "model is chosen from the Pareto front (pareto.tolerance); use ensemble.size=1"
+        )
+    for metric, mode in settings.objectives[1:]:
+        if metric.startswith("val_"):
+            try:
+                Objective.for_task(task, metric, mode)
+            except TaskError as exc:
+                raise ConfigError(f"objectives: {exc}") from None
 
 
 def _with_algorithms(plan: Plan) -> Plan:
@@ -144,7 +170,7 @@ def _with_algorithms(plan: Plan) -> Plan:
     elif not pbt:
         study = StudyRef(plan.run_name, s.study_storage)
         if s.warm_start:  # reads only: the study itself is written once Ray runs
-            warm = tuple(warm_start_trials(study, plan.objective, s.space, s.warm_start))
+            warm = tuple(warm_start_trials(study, _objectives(plan), s.space, s.warm_start))
     plan = replace(plan, study=study, warm_trials=warm, more=more if state else 0)
     return replace(plan, algorithms=_algorithms(plan, None))
 
@@ -163,7 +189,13 @@ def _algorithms(plan: Plan, study: StudyRef | None) -> Algorithms:
         s.max_epochs,
         plan.more or s.trials,
         study,
+        s.objectives,
     )
+
+
+def _objectives(plan: Plan) -> list[tuple[str, str]]:
+    """What the study optimizes: ``objectives``, or the one objective."""
+    return list(plan.settings.objectives) or [(plan.objective.metric, plan.objective.mode)]
 
 
 def _with_study(plan: Plan) -> Plan:
@@ -172,7 +204,7 @@ def _with_study(plan: Plan) -> Plan:
     if plan.study is None or plan.algorithms is None:
         return plan
     if plan.state is None:
-        open_study(plan.study, plan.objective, plan.settings.space, list(plan.warm_trials))
+        open_study(plan.study, _objectives(plan), plan.settings.space, list(plan.warm_trials))
     return replace(plan, algorithms=_algorithms(plan, plan.study))
 
 
@@ -280,6 +312,7 @@ def _sweep_params(plan: Plan) -> dict[str, Any]:
         "task.classes": ",".join(data.task.classes)[:500],
         "objective.metric": plan.objective.metric,
         "objective.mode": plan.objective.mode,
+        "objectives": ",".join(f"{m}:{mode}" for m, mode in s.objectives),
         "search_space": s.space.name,
         "model": "build_model (Python API)" if plan.builder else "mlp",
         "searcher": s.searcher["name"],
@@ -409,6 +442,7 @@ def _wrapped(plan: Plan, trainable: Any) -> Any:
                 "tensorboard": settings.tensorboard,
                 "objective": (objective.metric, objective.mode),
                 "builder": plan.builder,
+                "costs": any(m in COSTS for m, _ in settings.objectives),
             },
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},

@@ -39,6 +39,8 @@ def finish(
     best = _best(plan, results, counts, started)
     tags = recorder.parent().data.tags
     if MODEL_TAG not in tags:
+        if settings.objectives:
+            _log_pareto(plan, recorder, results, best[0])
         _choose_score_register(plan, recorder, results, best)
     if REPORT_TAG not in tags:
         _log_report(plan, recorder)
@@ -116,12 +118,41 @@ def _best(
             f"{counts['failed']} failed: see the trial runs' error tags in MLflow){budget}"
         )
     best = results.get_best_result(objective.metric, objective.mode, scope="all")
+    if settings.objectives:
+        best = _pareto_choice(results, settings)
     value = objective.best_of(best.metrics_dataframe[objective.metric].tolist())
     return (
         str(best.metrics.get("trial_id", "?")),
         best.get_best_checkpoint(objective.metric, objective.mode),
         value,
         dict(sorted(flat(best.config).items())),
+    )
+
+
+def _pareto_choice(results: Any, settings: Any) -> Any:
+    """The result the Pareto rule picks (``search.pareto``)."""
+    from search.pareto import choose, points
+
+    chosen = choose(
+        points(results, settings.objectives), settings.objectives, settings.pareto_tolerance
+    )
+    return next(r for r in results if str(r.metrics.get("trial_id")) == chosen["trial_id"])
+
+
+def _log_pareto(plan: Any, recorder: SweepRecorder, results: Any, chosen: str) -> None:
+    """The front as CSV and plot (``pareto/``) and its size, on the parent run."""
+    import tempfile
+
+    from search.pareto import front, points, write
+
+    objectives = plan.settings.objectives
+    rows = points(results, objectives)
+    assert recorder.parent_run_id is not None
+    with tempfile.TemporaryDirectory(prefix="dnn-sweep-pareto-") as tmp:
+        write(rows, objectives, chosen, Path(tmp))
+        recorder.log_artifacts(recorder.parent_run_id, tmp, "pareto")
+    recorder.log_metrics(
+        recorder.parent_run_id, {"pareto_front_size": len(front(rows, objectives))}
     )
 
 

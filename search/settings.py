@@ -216,6 +216,45 @@ def _objective(opts: Mapping[str, Any]) -> dict[str, str | None]:
     return {"objective_metric": metric, "objective_mode": mode}
 
 
+def _objectives(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``objectives`` (``[METRIC:MODE, ...]``, two or more: multi-objective search) and
+    ``pareto.tolerance``; the first objective becomes ``objective.metric``/``mode``.
+    A metric is a validation metric (checked against the task later) or a cost of the
+    model (``n_params``, ``latency_ms``)."""
+    from trainables.costs import COSTS
+
+    value, pareto = cfg.get("objectives"), cfg.get("pareto") or {}
+    tolerance = pareto.get("tolerance", 0.005)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
+        raise ConfigError(f"pareto.tolerance={tolerance!r}: must be a number >= 0")
+    if value is None:
+        return {"objectives": (), "pareto_tolerance": float(tolerance)}
+    usage = "a list of two or more METRIC:MODE (e.g. [val_accuracy:max,n_params:min])"
+    if not isinstance(value, list | tuple) or len(value) < 2:
+        raise ConfigError(f"objectives={value!r}: must be {usage}")
+    parsed = []
+    for item in value:
+        metric, _, mode = str(item).partition(":")
+        if mode not in ("min", "max") or not (metric.startswith("val_") or metric in COSTS):
+            raise ConfigError(
+                f"objectives: {item!r}: must be METRIC:min or METRIC:max, METRIC a validation "
+                f"metric (val_accuracy, val_loss, ...) or {', '.join(COSTS)}"
+            )
+        parsed.append((metric, mode))
+    if parsed[0][0] in COSTS:
+        raise ConfigError(
+            f"objectives: {value[0]!r}: the first objective (the one the scheduler, "
+            "checkpoints and early stopping follow) must be a validation metric"
+        )
+    objective = cfg.get("objective") or {}
+    if objective.get("metric") not in (None, parsed[0][0]):
+        raise ConfigError(
+            f"objective.metric={objective.get('metric')}: objectives names "
+            f"{parsed[0][0]} first; set one of them"
+        )
+    return {"objectives": tuple(parsed), "pareto_tolerance": float(tolerance)}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a sweep needs, checked. ``resolved`` keeps the full config for MLflow."""
@@ -255,6 +294,8 @@ class Settings:
     objective_metric: str | None = None
     objective_mode: str | None = None
     study_storage: str = "sqlite:///optuna.db"
+    objectives: tuple[tuple[str, str], ...] = ()  # two or more: multi-objective search
+    pareto_tolerance: float = 0.005
     warm_start: str | None = None
 
     @classmethod
@@ -352,8 +393,15 @@ class Settings:
             ensemble_size=_positive_int(ensemble, "size", "ensemble.size"),
             ensemble_candidates=_positive_int(ensemble, "candidates", "ensemble.candidates"),
             task=_task(cfg.get("task", "auto")),
-            **_objective(cfg.get("objective") or {}),
+            **_objective_fields(cfg),
         )
+
+
+def _objective_fields(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {**_objective(cfg.get("objective") or {}), **_objectives(cfg)}
+    if fields["objectives"]:
+        fields["objective_metric"], fields["objective_mode"] = fields["objectives"][0]
+    return fields
 
 
 def load_settings(

@@ -98,7 +98,12 @@ def _allowed(distribution: Any) -> str:
     return f"{distribution.low}..{distribution.high}"
 
 
-def warm_trials(source: StudyRef, space: Any, objective: Any) -> list[Any]:
+def signature(objectives: list[tuple[str, str]]) -> str:
+    """How a study records what it optimizes: ``val_accuracy:max,n_params:min``."""
+    return ",".join(f"{m}:{mode}" for m, mode in objectives)
+
+
+def warm_trials(source: StudyRef, space: Any, objectives: list[tuple[str, str]]) -> list[Any]:
     """The earlier study's finished trials, as trials of the current space.
 
     Raises:
@@ -109,8 +114,7 @@ def warm_trials(source: StudyRef, space: Any, objective: Any) -> list[Any]:
 
     study = optuna.load_study(study_name=source.name, storage=source.open_storage())
     key = f"warm_start={source.name.rsplit('-', 2)[0]}"
-    theirs = study.user_attrs.get(OBJECTIVE_ATTR)
-    ours = f"{objective.metric}:{objective.mode}"
+    theirs, ours = study.user_attrs.get(OBJECTIVE_ATTR), signature(objectives)
     if theirs != ours:
         raise ConfigError(f"{key}: that sweep optimized {theirs}, this one {ours}")
     found = []
@@ -128,14 +132,16 @@ def warm_trials(source: StudyRef, space: Any, objective: Any) -> list[Any]:
             optuna.trial.create_trial(
                 params=trial.params,
                 distributions={n: replay.distributions[n] for n in trial.params},
-                value=trial.value,
+                values=trial.values,
                 user_attrs={"warm_start_from": f"{source.name}#{trial.number}"},
             )
         )
     return found
 
 
-def warm_start_trials(ref: StudyRef, objective: Any, space: Any, warm_from: str) -> list[Any]:
+def warm_start_trials(
+    ref: StudyRef, objectives: list[tuple[str, str]], space: Any, warm_from: str
+) -> list[Any]:
     """Sweep ``warm_from``'s finished trials, checked for this sweep (reads only).
 
     Raises:
@@ -148,10 +154,15 @@ def warm_start_trials(ref: StudyRef, objective: Any, space: Any, warm_from: str)
             f"warm_start={warm_from}: no study of a sweep of that name in "
             f"study.storage={ref.storage}"
         )
-    return warm_trials(StudyRef(name, ref.storage), space, objective)
+    return warm_trials(StudyRef(name, ref.storage), space, objectives)
 
 
-def open_study(ref: StudyRef, objective: Any, space: Any, warm: list[Any] | None = None) -> int:
+def open_study(
+    ref: StudyRef,
+    objectives: list[tuple[str, str]],
+    space: Any,
+    warm: list[Any] | None = None,
+) -> int:
     """Create the sweep's study (``OptunaSearch`` loads it by name) holding the ``warm``
     trials (``warm_start_trials``); returns how many."""
     import optuna
@@ -161,10 +172,10 @@ def open_study(ref: StudyRef, objective: Any, space: Any, warm: list[Any] | None
     study = optuna.create_study(
         storage=ref.open_storage(),
         study_name=ref.name,
-        direction="minimize" if objective.mode == "min" else "maximize",
+        directions=["minimize" if mode == "min" else "maximize" for _, mode in objectives],
         load_if_exists=True,
     )
-    study.set_user_attr(OBJECTIVE_ATTR, f"{objective.metric}:{objective.mode}")
+    study.set_user_attr(OBJECTIVE_ATTR, signature(objectives))
     study.set_user_attr(SPACE_ATTR, space.name)
     study.add_trials(trials)
     return len(trials)

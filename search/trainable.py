@@ -152,9 +152,15 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
     # PBT handed this trial another's checkpoint with new params: rebuild for them
     rebuilt = stored if start.config is not None and start.config != stored else None
 
+    served: dict[str, float] = {}  # model_costs, when an objective needs them
+
     def on_epoch_end(epoch: int, metrics: dict[str, float], model: Any, last: bool) -> None:
         nonlocal best
-        result: dict[str, Any] = {**metrics, **costs, "epoch": epoch, "node_id": node}
+        if settings.get("costs") and not served:
+            from trainables.costs import model_costs
+
+            served.update(model_costs(model, data))
+        result: dict[str, Any] = {**metrics, **costs, **served, "epoch": epoch, "node_id": node}
         if epoch == done + 1:  # first epoch of this run (fresh or resumed)
             setup = time.time() - metrics["epoch_seconds"] - entered
             fields = _first_epoch_fields(start, devices, setup, entered, tensorboard, rebuilt)

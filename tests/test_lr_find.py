@@ -73,21 +73,27 @@ def test_suggestion_trains_three_epochs_without_divergence(finder):
     assert losses[-1] < losses[0]
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_a_space_takes_its_learning_rate_range_from_the_finder(finder):
+    """In-process (the finder above is the command line): the sweep reads the
+    suggestion from MLflow and samples the rate from its multiples."""
+    from dnn_sweep import run_sweep
+
     work, client, run, _ = finder
     lr = run.data.metrics["suggested_lr"]
-    proc = run_cli(
-        "sweep",
-        work,
-        "dataset=fashion_mnist",
-        "dataset.max_per_class=50",
-        "search_space=keras_tuner_lr_find",
-        "trials=2",
-        "max_epochs=1",
-        "name=lrf",
-        "tracking.uri=sqlite:///lrf.db",
+    run_sweep(
+        [
+            "dataset=fashion_mnist",
+            "dataset.max_per_class=50",
+            "search_space=keras_tuner_lr_find",
+            "trials=2",
+            "max_epochs=1",
+            "name=lrf",
+            f"tracking.uri=sqlite:///{work / 'lrf.db'}",
+            f"ray.storage_path={work / 'ray_results'}",
+        ],
+        echo=lambda line: None,
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     _, children = trial_runs(client, "lrf")
     assert len(children) == 2
     for c in children:
