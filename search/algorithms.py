@@ -89,7 +89,7 @@ class Algorithm:
     """One searcher or scheduler: its options ({name: (default, check)}) and factory."""
 
     options: dict[str, tuple[Any, Check]]
-    build: Callable[..., Any]
+    build: Callable[..., Any] | None
 
     def checked(self, group: str, given: dict[str, Any]) -> dict[str, Any]:
         """The options with defaults filled in, each checked.
@@ -254,11 +254,6 @@ def _median(max_epochs: int, o: dict[str, Any]) -> Any:
     )
 
 
-def _pbt(max_epochs: int, o: dict[str, Any]) -> Any:
-    """Built by ``search.pbt.make_pbt``: its mutations come from the search space."""
-    raise AssertionError("PBT needs the search space: search.pbt.make_pbt")
-
-
 def _fifo(max_epochs: int, o: dict[str, Any]) -> Any:
     from ray.tune.schedulers import FIFOScheduler
 
@@ -278,7 +273,7 @@ SCHEDULERS: dict[str, Algorithm] = {
             "quantile_fraction": (0.25, _fraction),
             "resample_probability": (0.25, _fraction),
         },
-        _pbt,
+        None,  # built by search.pbt.make_pbt: its mutations come from the search space
     ),
     "median": Algorithm(
         {"grace_period": (1, _int_from(1)), "min_samples_required": (3, _int_from(1))}, _median
@@ -306,6 +301,7 @@ def make_sampler(options: dict[str, Any], seed: int) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress panel reports trials
     with warnings.catch_warnings():  # GP, QMC, multivariate TPE... are "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        assert algorithm.build is not None
         return algorithm.build(seed, checked)
 
 
@@ -400,4 +396,5 @@ def make_scheduler(options: dict[str, Any], max_epochs: int) -> Any:
         raise ConfigError(
             f"scheduler.grace_period={grace}: must be an integer in 1..max_epochs ({max_epochs})"
         )
+    assert algorithm.build is not None, "PBT is built by make_algorithms (search.pbt)"
     return algorithm.build(max_epochs, checked)

@@ -15,6 +15,7 @@ from typing import Any
 
 from search.errors import NoResultError
 from search.final_model import FinalModel, final_model
+from search.pareto import choose, front, points, write
 from search.pbt import flat
 from search.retention import prune
 from search.summary import BEST_TRIAL_TAG, MODEL_TAG, REPORT_TAG, SweepSummary, from_parent
@@ -36,11 +37,13 @@ def finish(
     """Every step of the final phase not done yet; the sweep's summary from its records."""
     settings = plan.settings
     assert recorder.parent_run_id is not None
-    best = _best(plan, results, counts, started)
+    # several objectives: each trial's point, read once for the choice and the front
+    rows = points(results, settings.objectives) if settings.objectives else None
+    best = _best(plan, results, counts, started, rows)
     tags = recorder.parent().data.tags
     if MODEL_TAG not in tags:
-        if settings.objectives:
-            _log_pareto(plan, recorder, results, best[0])
+        if rows is not None:
+            _log_pareto(plan, recorder, rows, best[0])
         _choose_score_register(plan, recorder, results, best)
     if REPORT_TAG not in tags:
         _log_report(plan, recorder)
@@ -98,9 +101,14 @@ def _choose_score_register(
 
 
 def _best(
-    plan: Any, results: Any, counts: dict[str, int], started: float
+    plan: Any,
+    results: Any,
+    counts: dict[str, int],
+    started: float,
+    rows: list[dict[str, Any]] | None = None,
 ) -> tuple[str, Any, float, dict[str, Any]]:
-    """(trial id, best checkpoint, best objective value, params) of the best trial.
+    """(trial id, best checkpoint, best objective value, params) of the best trial: best
+    by the objective, or (``rows``: several objectives) the Pareto rule's choice.
 
     Raises:
         NoResultError: no trial finished an epoch.
@@ -117,9 +125,11 @@ def _best(
             f"no trial finished an epoch ({sum(counts.values())} trials, "
             f"{counts['failed']} failed: see the trial runs' error tags in MLflow){budget}"
         )
-    best = results.get_best_result(objective.metric, objective.mode, scope="all")
-    if settings.objectives:
-        best = _pareto_choice(results, settings)
+    if rows is None:
+        best = results.get_best_result(objective.metric, objective.mode, scope="all")
+    else:
+        chosen = choose(rows, settings.objectives, settings.pareto_tolerance)["trial_id"]
+        best = next(r for r in results if str(r.metrics.get("trial_id")) == chosen)
     value = objective.best_of(best.metrics_dataframe[objective.metric].tolist())
     return (
         str(best.metrics.get("trial_id", "?")),
@@ -129,24 +139,13 @@ def _best(
     )
 
 
-def _pareto_choice(results: Any, settings: Any) -> Any:
-    """The result the Pareto rule picks (``search.pareto``)."""
-    from search.pareto import choose, points
-
-    chosen = choose(
-        points(results, settings.objectives), settings.objectives, settings.pareto_tolerance
-    )
-    return next(r for r in results if str(r.metrics.get("trial_id")) == chosen["trial_id"])
-
-
-def _log_pareto(plan: Any, recorder: SweepRecorder, results: Any, chosen: str) -> None:
+def _log_pareto(
+    plan: Any, recorder: SweepRecorder, rows: list[dict[str, Any]], chosen: str
+) -> None:
     """The front as CSV and plot (``pareto/``) and its size, on the parent run."""
     import tempfile
 
-    from search.pareto import front, points, write
-
     objectives = plan.settings.objectives
-    rows = points(results, objectives)
     assert recorder.parent_run_id is not None
     with tempfile.TemporaryDirectory(prefix="dnn-sweep-pareto-") as tmp:
         write(rows, objectives, chosen, Path(tmp))

@@ -55,11 +55,42 @@ def _seconds(cfg: Mapping[str, Any], key: str, label: str, default: float) -> fl
     return float(value)
 
 
-def _count(cfg: Mapping[str, Any], key: str, label: str) -> int:
-    value = cfg.get(key, 0)
+def _count(cfg: Mapping[str, Any], key: str, label: str, default: int | None = 0) -> int:
+    value = cfg.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{label}={value!r}: must be an integer >= 0")
     return value
+
+
+def _name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or "/" in name:
+        raise ConfigError(f"name={name!r}: must be a non-empty string without '/'")
+    return name
+
+
+def _concurrency(cfg: Mapping[str, Any], cpus: int, on_cluster: bool) -> int:
+    """``max_concurrent``, or (null) one trial per ``trial.cpus`` CPUs of this machine."""
+    cores = os.cpu_count() or 1
+    if not on_cluster and cpus > cores:
+        raise ConfigError(f"trial.cpus={cpus}: this machine has {cores} CPUs")
+    if cfg.get("max_concurrent") is None:
+        return max(1, cores // cpus)
+    return _positive_int(cfg, "max_concurrent")
+
+
+def _tracking_uri(uri: Any) -> str:
+    if not isinstance(uri, str) or not uri:
+        raise ConfigError(
+            f"tracking.uri={uri!r}: must be an MLflow tracking URI "
+            "(sqlite:///FILE.db, http://HOST:PORT, or a folder)"
+        )
+    return _absolute_sqlite(uri)
+
+
+def _storage_path(storage: str | None) -> str:
+    """``ray.storage_path`` (null = ./ray_results), absolute unless it is a URI."""
+    storage = storage or "ray_results"
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
 def _cluster_address(cluster: Mapping[str, Any]) -> str | None:
@@ -314,59 +345,24 @@ class Settings:
         Raises:
             ConfigError: naming the first invalid key and what is allowed.
         """
-        name = cfg.get("name")
-        if not isinstance(name, str) or not name.strip() or "/" in name:
-            raise ConfigError(f"name={name!r}: must be a non-empty string without '/'")
-        trials = _positive_int(cfg, "trials")
-        max_epochs = _positive_int(cfg, "max_epochs")
-        seed = cfg.get("seed")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed={seed!r}: must be an integer >= 0")
-
-        trial = cfg.get("trial") or {}
+        name = _name(cfg.get("name"))
+        trial, cluster = cfg.get("trial") or {}, cfg.get("cluster") or {}
         cpus = _positive_int(trial, "cpus", "trial.cpus")
-        evaluation = cfg.get("evaluation") or {}
-        mc_samples = evaluation.get("mc_dropout_samples", 0)
-        if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 0:
-            raise ConfigError(
-                f"evaluation.mc_dropout_samples={mc_samples!r}: must be an integer >= 0 (0 = off)"
-            )
-        cluster = cfg.get("cluster") or {}
-        cores = os.cpu_count() or 1
-        if _cluster_address(cluster) is None and cpus > cores:
-            raise ConfigError(f"trial.cpus={cpus}: this machine has {cores} CPUs")
-        if cfg.get("max_concurrent") is None:
-            max_concurrent = max(1, cores // cpus)
-        else:
-            max_concurrent = _positive_int(cfg, "max_concurrent")
-
-        checkpoint = cfg.get("checkpoint") or {"frequency": 1, "num_to_keep": 2}
-        ensemble = cfg.get("ensemble") or {"size": 1, "candidates": 10}
         tracking = cfg.get("tracking") or {}
-        uri = tracking.get("uri")
-        if not isinstance(uri, str) or not uri:
-            raise ConfigError(
-                f"tracking.uri={uri!r}: must be an MLflow tracking URI "
-                "(sqlite:///FILE.db, http://HOST:PORT, or a folder)"
-            )
-        ray_cfg = cfg.get("ray") or {}
-        storage = ray_cfg.get("storage_path") or "ray_results"
-        if "://" not in storage:
-            storage = str(Path(storage).expanduser().resolve())
-
+        uri = _tracking_uri(tracking.get("uri"))
         return cls(
             name=name,
-            trials=trials,
-            max_epochs=max_epochs,
-            max_concurrent=max_concurrent,
-            seed=seed,
+            trials=_positive_int(cfg, "trials"),
+            max_epochs=_positive_int(cfg, "max_epochs"),
+            max_concurrent=_concurrency(cfg, cpus, _cluster_address(cluster) is not None),
+            seed=_count(cfg, "seed", "seed", default=None),
             cpus_per_trial=cpus,
-            mc_dropout_samples=mc_samples,
+            mc_dropout_samples=_count(
+                cfg.get("evaluation") or {}, "mc_dropout_samples", "evaluation.mc_dropout_samples"
+            ),
             lr_find=_lr_find_options(cfg.get("lr_find") or {}),
             gpus_per_trial=_non_negative(trial, "gpus", "trial.gpus"),
-            checkpoint_frequency=_positive_int(checkpoint, "frequency", "checkpoint.frequency"),
-            checkpoint_keep=_positive_int(checkpoint, "num_to_keep", "checkpoint.num_to_keep"),
-            max_failures=_count(cfg.get("fault") or {}, "max_failures", "fault.max_failures"),
+            **_keeping(cfg),
             cluster_address=_cluster_address(cluster),
             dashboard=_dashboard(cluster),
             dashboard_host=_host(cluster.get("dashboard_host", "127.0.0.1")),
@@ -382,19 +378,30 @@ class Settings:
             ),
             searcher=_options(cfg, "searcher", SEARCHERS),
             scheduler=_options(cfg, "scheduler", SCHEDULERS),
-            tracking_uri=_absolute_sqlite(uri),
-            study_storage=_study_storage(cfg.get("study") or {}, _absolute_sqlite(uri)),
+            tracking_uri=uri,
+            study_storage=_study_storage(cfg.get("study") or {}, uri),
             warm_start=_warm_start(cfg.get("warm_start")),
             registered_model=str(tracking.get("registered_model") or name),
             system_metrics=_flag(tracking, "system_metrics", "tracking.system_metrics", True),
-            storage_path=storage,
+            storage_path=_storage_path((cfg.get("ray") or {}).get("storage_path")),
             resolved=dict(cfg),
             tensorboard=_tensorboard(cfg.get("tensorboard") or {}, name),
-            ensemble_size=_positive_int(ensemble, "size", "ensemble.size"),
-            ensemble_candidates=_positive_int(ensemble, "candidates", "ensemble.candidates"),
             task=_task(cfg.get("task", "auto")),
             **_objective_fields(cfg),
         )
+
+
+def _keeping(cfg: Mapping[str, Any]) -> dict[str, int]:
+    """What a sweep keeps and retries: checkpoints, failures, the ensemble's members."""
+    checkpoint = cfg.get("checkpoint") or {"frequency": 1, "num_to_keep": 2}
+    ensemble = cfg.get("ensemble") or {"size": 1, "candidates": 10}
+    return {
+        "checkpoint_frequency": _positive_int(checkpoint, "frequency", "checkpoint.frequency"),
+        "checkpoint_keep": _positive_int(checkpoint, "num_to_keep", "checkpoint.num_to_keep"),
+        "max_failures": _count(cfg.get("fault") or {}, "max_failures", "fault.max_failures"),
+        "ensemble_size": _positive_int(ensemble, "size", "ensemble.size"),
+        "ensemble_candidates": _positive_int(ensemble, "candidates", "ensemble.candidates"),
+    }
 
 
 def _objective_fields(cfg: Mapping[str, Any]) -> dict[str, Any]:

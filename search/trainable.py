@@ -25,6 +25,7 @@ from ray import tune
 
 from search.callbacks import FINISHED_FLAG, NEW_PARAMS, RESTORED_METRICS
 from search.pbt import flat
+from trainables.costs import model_costs
 from trainables.task import Objective
 
 if TYPE_CHECKING:
@@ -130,15 +131,7 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
     """
     entered = time.time()
     config = flat(config)  # a PBT population member's params
-    from trainables.devices import configure_devices
-    from trainables.train import train
-
-    context = ray.get_runtime_context()
-    resources = context.get_assigned_resources()
-    devices = configure_devices(
-        max(1, math.floor(resources.get("CPU", 1))), float(resources.get("GPU", 0.0))
-    )
-    node = context.get_node_id()
+    devices, node = _place()
     max_epochs = int(settings["max_epochs"])
     every = int(settings.get("checkpoint_frequency", 1))
     objective = Objective(*settings["objective"])
@@ -149,16 +142,12 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
 
     costs = {"checkpoint_seconds": 0.0, "report_seconds": 0.0}
     stored = _plain(config)
-    # PBT handed this trial another's checkpoint with new params: rebuild for them
-    rebuilt = stored if start.config is not None and start.config != stored else None
-
+    rebuilt = stored if start.config not in (None, stored) else None  # PBT: new params
     served: dict[str, float] = {}  # model_costs, when an objective needs them
 
     def on_epoch_end(epoch: int, metrics: dict[str, float], model: Any, last: bool) -> None:
         nonlocal best
-        if settings.get("costs") and not served:
-            from trainables.costs import model_costs
-
+        if settings.get("costs") and not served:  # once per run, for a cost objective
             served.update(model_costs(model, data))
         result: dict[str, Any] = {**metrics, **costs, **served, "epoch": epoch, "node_id": node}
         if epoch == done + 1:  # first epoch of this run (fresh or resumed)
@@ -181,29 +170,62 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
             # killed in between): end it as it ended, from the checkpoint, no training
             tune.report(_final_report(start, max_epochs, node))
             return
-        train(
-            config,
-            data,
-            max_epochs=max_epochs,
-            on_epoch_end=on_epoch_end,
-            objective=objective,
-            seed=int(settings["seed"]),
-            resume_from=start.model_path,
-            rebuild=rebuilt is not None,
-            initial_epoch=done,
-            tensorboard=tensorboard,
-            builder=settings.get("builder"),
-        )
+        _train(config, data, settings, start, on_epoch_end, rebuilt is not None, tensorboard)
     except SystemExit as stop:  # Tune stopped the trial (scheduler, budget) in tune.report
         _trace("stopped", entered)
         _bury(stop.__traceback__)  # its frames hold the trial's model, data and functions
         raise
     finally:
-        if start.folder:
-            import shutil
+        _leave(start, entered)
 
-            shutil.rmtree(start.folder, ignore_errors=True)
-        _trace("left", entered)
+
+def _leave(start: RestorePoint, entered: float) -> None:
+    """The restored checkpoint's local copy goes; the trace notes the trial left."""
+    if start.folder:
+        import shutil
+
+        shutil.rmtree(start.folder, ignore_errors=True)
+    _trace("left", entered)
+
+
+def _place() -> tuple[dict[str, Any], str]:
+    """TensorFlow sized to the CPUs and GPU share Ray gave this trial; the node it is on."""
+    from trainables.devices import configure_devices
+
+    context = ray.get_runtime_context()
+    resources = context.get_assigned_resources()
+    devices = configure_devices(
+        max(1, math.floor(resources.get("CPU", 1))), float(resources.get("GPU", 0.0))
+    )
+    return devices, context.get_node_id()
+
+
+def _train(
+    config: dict[str, Any],
+    data: Any,
+    settings: dict[str, Any],
+    start: RestorePoint,
+    on_epoch_end: Any,
+    rebuild: bool,
+    tensorboard: dict[str, Any] | None,
+) -> None:
+    """``trainables.train`` from ``start``: fresh, resumed, or (``rebuild``) a model built
+    for new params with the checkpoint's weights (PBT)."""
+    from trainables.train import train
+
+    train(
+        config,
+        data,
+        max_epochs=int(settings["max_epochs"]),
+        on_epoch_end=on_epoch_end,
+        objective=Objective(*settings["objective"]),
+        seed=int(settings["seed"]),
+        resume_from=start.model_path,
+        rebuild=rebuild,
+        initial_epoch=start.epoch,
+        tensorboard=tensorboard,
+        builder=settings.get("builder"),
+    )
 
 
 def _trial_tensorboard(options: dict[str, Any] | None) -> dict[str, Any] | None:
