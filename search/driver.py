@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from search.algorithms import Algorithms, make_algorithms
+from search.budget import FinalReserve, FinalWork
 from search.callbacks import (
     MLflowTrialCallback,
     bind,
@@ -490,9 +491,30 @@ def _new_tuner(plan: Plan, wrapped: Any, budget: float | None) -> Any:
                 checkpoint_score_order=objective.mode,
             ),
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            stop=_final_reserve(plan, budget),
             verbose=0,
         ),
     )
+
+
+def _final_reserve(plan: Plan, budget: float | None) -> FinalReserve | None:
+    """With a time budget, a stopper that leaves the final phase's training time in it
+    (none when the final phase does not train)."""
+    s = plan.settings
+    members = min(s.ensemble_size, s.ensemble_candidates) if s.refit else 0
+    top_k = (1 if s.objectives else s.recheck_top_k) if s.recheck_top_k else 0
+    if budget is None or not (members or top_k):
+        return None
+    sizes = plan.data.sizes()
+    work = FinalWork(
+        recheck_top_k=top_k,
+        recheck_seeds=s.recheck_seeds,
+        refit_members=members,
+        max_epochs=s.max_epochs,
+        at_once=s.max_concurrent,
+        refit_scale=(sizes["train"] + sizes["val"]) / max(1, sizes["train"]),
+    )
+    return FinalReserve(budget, work, plan.objective)
 
 
 def _open_records(plan: Plan, say: Callable[[str], None]) -> SweepRecorder:
@@ -596,7 +618,7 @@ def _run(
         driver_cpu = time.process_time() - cpu_before
         table = _trial_table(results)
         recorder.reconcile(table)
-        summary = finish(plan, recorder, results, _outcome_counts(table), started, driver_cpu)
+        summary = finish(plan, recorder, results, _outcome_counts(table), started, driver_cpu, say)
         status = "FINISHED"
         return summary
     except KeyboardInterrupt:

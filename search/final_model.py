@@ -1,10 +1,12 @@
-"""The model a sweep registers: the best trial's, or a greedy ensemble of the best trials'.
+"""The model a sweep registers: the chosen trial's, or a greedy ensemble of the best
+trials'.
 
-With ``ensemble.size`` > 1 the ``ensemble.candidates`` trials with the best objective
-are loaded from their best checkpoints, greedy ensemble selection
-(``trainables.ensemble``) picks members and weights on the validation set, and their
-average becomes one Keras model, registered like a single one. The test set is only
-used afterwards, to score it.
+The trials are ranked by their best objective (``ranked_trials``); the chosen one (the
+best, or the re-check's pick) leads. With ``ensemble.size`` > 1 the
+``ensemble.candidates`` best trials are loaded from their best checkpoints, greedy
+ensemble selection (``trainables.ensemble``) picks members and weights on the validation
+set, and their average becomes one Keras model, registered like a single one. The test
+set is only used afterwards, to score it.
 """
 
 from __future__ import annotations
@@ -13,25 +15,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.pbt import flat
 from search.trainable import MODEL_FILE
 from trainables.task import Objective
 
 
 @dataclass(frozen=True)
-class FinalModel:
-    """The registered model, the best trial's own model, and what the ensemble holds:
-    (trial label, weight) per member (one member, weight 1, when not an ensemble)."""
+class Ranked:
+    """A trial as the final phase sees it: its params, its best objective value, the
+    epoch that value was reached at, and its best checkpoint."""
 
-    model: Any
-    best_trial_model: Any
-    members: tuple[tuple[str, float], ...]
-    val_score: float  # the objective of the registered model on the validation split
+    trial_id: str
+    params: dict[str, Any]
+    value: float
+    best_epoch: int
+    checkpoint: Any
+
+    @property
+    def label(self) -> str:
+        return f"trial-{self.trial_id}"
 
 
 @dataclass(frozen=True)
-class Candidate:
-    label: str
-    checkpoint: Any
+class FinalModel:
+    """The registered model, the chosen trial's own model, and what the ensemble holds:
+    (trial, weight) per member (one member, weight 1, when not an ensemble)."""
+
+    model: Any
+    best_trial_model: Any
+    members: tuple[tuple[Ranked, float], ...]
+    val_score: float  # the objective of the chosen models on the validation split
+    refit: bool = False  # retrained on training + validation data (search/recheck.py)
 
 
 def load_checkpoint_model(checkpoint: Any) -> Any:
@@ -42,15 +56,12 @@ def load_checkpoint_model(checkpoint: Any) -> Any:
         return load_checkpoint(str(Path(folder) / MODEL_FILE))
 
 
-def candidates(
-    results: Any, best_trial_id: str, limit: int, objective: Objective
-) -> list[Candidate]:
-    """The ``limit`` trials with the best objective that kept a checkpoint, best first
-    (the sweep's best trial first among equals)."""
+def ranked_trials(results: Any, objective: Objective) -> list[Ranked]:
+    """Every trial that reached an objective value and kept a checkpoint, best first."""
     found = []
+    metric = objective.metric
     for result in results:
         frame = result.metrics_dataframe
-        metric = objective.metric
         if frame is None or metric not in frame or frame[metric].isna().all():
             continue
         try:
@@ -59,40 +70,35 @@ def candidates(
             continue
         if checkpoint is None:
             continue
+        values = frame[metric].tolist()
+        value = objective.best_of(values)
+        epochs = frame["epoch"].tolist() if "epoch" in frame else range(1, len(values) + 1)
+        best_epoch = int(next(e for e, v in zip(epochs, values, strict=True) if v == value))
         trial_id = str(result.metrics.get("trial_id", "?"))
+        params = dict(sorted(flat(result.config).items()))
         found.append(
-            (
-                objective.sort_key(objective.best_of(frame[metric].tolist())),
-                trial_id != best_trial_id,
-                Candidate(f"trial-{trial_id}", checkpoint),
-            )
+            (objective.sort_key(value), Ranked(trial_id, params, value, best_epoch, checkpoint))
         )
-    found.sort(key=lambda row: row[:2])
-    return [row[2] for row in found[:limit]]
+    found.sort(key=lambda row: row[0])  # stable: equals keep Tune's trial order
+    return [row[1] for row in found]
 
 
-def final_model(
-    results: Any,
-    best: tuple[str, Any, float, Any],
-    data: Any,
-    objective: Objective,
-    size: int,
-    limit: int,
-) -> FinalModel:
-    """The best trial's model (``size`` 1), or the greedy ensemble of up to ``size``
-    picks among the ``limit`` best trials, chosen on ``data``'s validation split.
-    ``best`` is (trial id, best checkpoint, best objective value, params) of the best
-    trial."""
-    best_trial_id, best_checkpoint, best_value = best[:3]
-    model = load_checkpoint_model(best_checkpoint)
-    label = f"trial-{best_trial_id}"
-    pool = candidates(results, best_trial_id, limit, objective) if size > 1 else []
-    if len(pool) < 2:
-        return FinalModel(model, model, ((label, 1.0),), best_value)
+def led_by(ranked: list[Ranked], trial_id: str) -> list[Ranked]:
+    """``ranked`` with trial ``trial_id`` (the chosen one) moved to the front."""
+    return sorted(ranked, key=lambda r: r.trial_id != trial_id)
+
+
+def final_model(pool: list[Ranked], data: Any, objective: Objective, size: int) -> FinalModel:
+    """The chosen trial's model (``pool[0]``; ``size`` 1), or the greedy ensemble of up
+    to ``size`` picks among ``pool``, chosen on ``data``'s validation split."""
+    chosen = pool[0]
+    model = load_checkpoint_model(chosen.checkpoint)
+    if size < 2 or len(pool) < 2:
+        return FinalModel(model, model, ((chosen, 1.0),), chosen.value)
     from trainables.ensemble import average_model, greedy_selection
     from trainables.evaluate import ranking
 
-    models, kept = [model], [pool[0]]
+    models, kept = [model], [chosen]
     for candidate in pool[1:]:
         try:
             models.append(load_checkpoint_model(candidate.checkpoint))
@@ -101,8 +107,8 @@ def final_model(
             continue
     predictions = [data.predict(m, "val") for m in models]
     outputs = [out for out, _ in predictions]
-    chosen = greedy_selection(outputs, ranking(data.task, objective, predictions[0][1]), size)
-    members = tuple((kept[i].label, w) for i, w in zip(chosen.members, chosen.weights, strict=True))
-    averaged = average_model([models[i] for i in chosen.members], chosen.weights)
+    picked = greedy_selection(outputs, ranking(data.task, objective, predictions[0][1]), size)
+    members = tuple((kept[i], w) for i, w in zip(picked.members, picked.weights, strict=True))
+    averaged = average_model([models[i] for i in picked.members], picked.weights)
     sign = 1.0 if objective.mode == "max" else -1.0
-    return FinalModel(averaged, model, members, sign * chosen.score[0])
+    return FinalModel(averaged, model, members, sign * picked.score[0])

@@ -10,20 +10,35 @@ same model or writes a second report.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from search.errors import NoResultError
-from search.final_model import FinalModel, final_model
+from search.final_model import FinalModel, Ranked, final_model, led_by, ranked_trials
 from search.pareto import choose, front, points, write
 from search.pbt import flat
+from search.recheck import (
+    Checked,
+    fresh_seeds,
+    optimism_gap,
+    pick,
+    recheck_jobs,
+    refit_epochs,
+    summarize,
+    table,
+)
 from search.retention import prune
+from search.retrain import Done, Job, Options, load_model, run_jobs
 from search.summary import BEST_TRIAL_TAG, MODEL_TAG, REPORT_TAG, SweepSummary, from_parent
 from tracking import SweepRecorder
 
 # What the logged model needs to be served; given explicitly because MLflow's
 # requirement inference costs seconds per log_model call.
 MODEL_REQUIREMENTS = ["tensorflow>=2.21", "keras>=3.15", "numpy", "pandas"]
+
+Say = Callable[[str], None]
 
 
 def finish(
@@ -33,6 +48,7 @@ def finish(
     counts: dict[str, int],
     started: float,
     driver_cpu: float,
+    say: Say = print,
 ) -> SweepSummary:
     """Every step of the final phase not done yet; the sweep's summary from its records."""
     settings = plan.settings
@@ -44,7 +60,11 @@ def finish(
     if MODEL_TAG not in tags:
         if rows is not None:
             _log_pareto(plan, recorder, rows, best[0])
-        _choose_score_register(plan, recorder, results, best)
+        final_started = time.monotonic()
+        _choose_score_register(plan, recorder, results, best, say)
+        recorder.log_metrics(
+            recorder.parent_run_id, {"final_phase_seconds": time.monotonic() - final_started}
+        )
     if REPORT_TAG not in tags:
         _log_report(plan, recorder)
         recorder.set_tags(recorder.parent_run_id, {REPORT_TAG: "report/"})
@@ -73,31 +93,146 @@ def reopen(recorder: SweepRecorder) -> None:
 
 
 def _choose_score_register(
-    plan: Any, recorder: SweepRecorder, results: Any, best: tuple[str, Any, float, dict]
+    plan: Any, recorder: SweepRecorder, results: Any, best: tuple[str, Any, float, dict], say: Say
 ) -> None:
-    """The registered model (best trial or ensemble), its test metrics (the test split's
-    one reading), logged; then the model logged, registered and marked on the parent."""
+    """The registered model (chosen trial or ensemble, re-checked and refit as the
+    settings say), its test metrics (the test split's one reading), logged; then the
+    model logged, registered and marked on the parent."""
     settings, objective = plan.settings, plan.objective
+    ranked = led_by(ranked_trials(results, objective), best[0])
+    checked = _recheck(plan, recorder, ranked, say) if settings.recheck_top_k else []
+    pool = led_by(ranked, pick(checked, objective).trial.trial_id) if checked else ranked
     final = final_model(
-        results, best, plan.data, objective, settings.ensemble_size, settings.ensemble_candidates
+        pool[: settings.ensemble_candidates], plan.data, objective, settings.ensemble_size
     )
+    if settings.refit:
+        final = _refit(plan, recorder, final, checked, say)
     test, alone = _scores(plan, final)
     metrics = {f"best_{objective.metric}": best[2], **{f"test_{k}": v for k, v in test.items()}}
     metrics |= {f"best_trial_test_{k}": v for k, v in alone.items()}
     # tags, not params: a resume that adds trials may find another best (params are
     # write-once in MLflow)
-    tags = {f"best.{k}": str(v) for k, v in best[3].items()}
+    tags = {f"best.{k}": str(v) for k, v in pool[0].params.items()}
     if len(final.members) > 1:
         metrics |= {
             f"ensemble_{objective.metric}": final.val_score,
             "ensemble_members": len(final.members),
         }
-        tags["ensemble.members"] = ",".join(f"{t}:{w:.3g}" for t, w in final.members)
+        tags["ensemble.members"] = ",".join(f"{t.label}:{w:.3g}" for t, w in final.members)
     assert recorder.parent_run_id is not None
     recorder.log_metrics(recorder.parent_run_id, metrics)
     recorder.set_tags(recorder.parent_run_id, tags)
     uri = _register(plan, recorder, final.model)
-    recorder.set_tags(recorder.parent_run_id, {MODEL_TAG: uri, BEST_TRIAL_TAG: f"trial-{best[0]}"})
+    recorder.set_tags(recorder.parent_run_id, {MODEL_TAG: uri, BEST_TRIAL_TAG: pool[0].label})
+
+
+def _recheck(plan: Any, recorder: SweepRecorder, ranked: list[Ranked], say: Say) -> list[Checked]:
+    """The best ``recheck.top_k`` configs (several objectives: the chosen one only)
+    trained again on fresh seeds; their table, the pick and ``optimism_gap`` on the
+    parent run."""
+    settings, objective = plan.settings, plan.objective
+    top = ranked[: 1 if settings.objectives else settings.recheck_top_k]
+    seeds = fresh_seeds(settings.seed, settings.recheck_seeds)
+    say(f"  re-check: the best {len(top)} configs on {len(seeds)} fresh seeds each")
+    done = _run_jobs(plan, recorder, recheck_jobs(top, seeds, settings.max_epochs))
+    checked = summarize(top, done)
+    chosen = pick(checked, objective)
+    winner = checked[0]  # the search's own choice
+    assert recorder.parent_run_id is not None
+    rows = table(checked, chosen, objective)
+    recorder.log_text(recorder.parent_run_id, _csv(rows), "recheck/table.csv")
+    recorder.log_metrics(
+        recorder.parent_run_id,
+        {
+            "optimism_gap": optimism_gap(winner, objective),
+            f"recheck_mean_{objective.metric}": chosen.mean,
+            f"recheck_std_{objective.metric}": chosen.std,
+        },
+    )
+    recorder.set_tags(recorder.parent_run_id, {"recheck.pick": chosen.trial.label})
+    say(
+        f"  re-check: picked {chosen.trial.label} (mean {chosen.mean:.4f} over "
+        f"{len(chosen.finite)} seeds); the search's winner {winner.trial.label} scored "
+        f"{winner.trial.value:.4f}, re-checked {winner.mean:.4f}"
+    )
+    return checked
+
+
+def _refit(
+    plan: Any, recorder: SweepRecorder, final: FinalModel, checked: list[Checked], say: Say
+) -> FinalModel:
+    """The final model's members retrained on training + validation data for their
+    best epoch counts, on a seed neither the trials nor the re-checks used, averaged
+    with the ensemble's weights. A refit that fails leaves the model as it was (said,
+    and tagged ``refit.error`` on the parent)."""
+    settings = plan.settings
+    seed = fresh_seeds(settings.seed, 1, skip=settings.recheck_seeds if checked else 0)[0]
+    by_trial = {c.trial.trial_id: c for c in checked}
+    jobs = [
+        Job("refit", t.trial_id, t.params, seed, refit_epochs(t, by_trial.get(t.trial_id)))
+        for t, _ in final.members
+    ]
+    say(f"  refit: {len(jobs)} model(s) on training + validation data ({jobs[0].epochs} epochs)")
+    done = _run_jobs(plan, recorder, jobs)
+    errors = [d.error for d in done if d.error]
+    assert recorder.parent_run_id is not None
+    if errors:
+        say(f"  refit failed, the un-refit model is registered: {errors[0]}")
+        recorder.set_tags(recorder.parent_run_id, {"refit.error": errors[0][:4000]})
+        return final
+    from trainables.ensemble import average_model
+
+    models = [load_model(d.model) for d in done if d.model is not None]
+    weights = [w for _, w in final.members]
+    recorder.set_tags(
+        recorder.parent_run_id, {"refit.epochs": ",".join(str(j.epochs) for j in jobs)}
+    )
+    return replace(final, model=average_model(models, weights), refit=True)
+
+
+def _run_jobs(plan: Any, recorder: SweepRecorder, jobs: list[Job]) -> list[Done]:
+    """``jobs`` as Ray tasks with a trial's resources, as many at once as trials ran;
+    each recorded as a run nested under its trial's run (tag ``phase``); results in
+    ``jobs``' order."""
+    settings = plan.settings
+    objective = (plan.objective.metric, plan.objective.mode)
+    options = Options(settings.max_epochs, objective, plan.builder)
+    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    order = {_key(j): i for i, j in enumerate(jobs)}
+    done = []
+    for d in run_jobs(jobs, plan.data, options, resources, settings.max_concurrent):
+        _record_job(recorder, d)
+        done.append(d)
+    return sorted(done, key=lambda d: order[_key(d.job)])
+
+
+def _key(job: Job) -> tuple[str, str, int]:
+    return (job.phase, job.trial_id, job.seed)
+
+
+def _record_job(recorder: SweepRecorder, d: Done) -> None:
+    """A re-check's or refit's run, nested under its trial's run: the trial's params
+    and the job's seed, its curve (step = epoch), its best value, its error if any."""
+    name = f"{d.job.phase}-{d.job.trial_id}-seed{d.job.seed}"
+    params = {**d.job.params, "seed": d.job.seed, "epochs": d.job.epochs}
+    tags = {"phase": d.job.phase, "sweep.role": d.job.phase, "of_trial": d.job.trial_id}
+    if d.error:
+        tags["error"] = d.error
+    final = {"best_epoch": float(d.best_epoch), "seconds": d.seconds}
+    if d.job.phase == "recheck" and not d.error:
+        final["best_value"] = d.best
+    recorder.log_nested(d.job.trial_id, name, tags, params, d.curve, final, failed=bool(d.error))
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _best(
@@ -156,13 +291,14 @@ def _log_pareto(
 
 
 def _scores(plan: Any, final: FinalModel) -> tuple[dict[str, float], dict[str, float]]:
-    """The registered model's test metrics, and the best trial's own (the same unless
-    the registered model is an ensemble). The test split is read here, once."""
+    """The registered model's test metrics, and the chosen trial's own checkpoint's
+    (the same unless the registered model is an ensemble or a refit). The test split
+    is read here, once per model."""
     from trainables.evaluate import score
 
     data, samples = plan.data, plan.settings.mc_dropout_samples
     test = score(final.model, data, "test", samples)
-    if len(final.members) > 1:
+    if len(final.members) > 1 or final.refit:
         return test, score(final.best_trial_model, data, "test")
     return test, test
 

@@ -328,6 +328,9 @@ class Settings:
     objectives: tuple[tuple[str, str], ...] = ()  # two or more: multi-objective search
     pareto_tolerance: float = 0.005
     warm_start: str | None = None
+    refit: bool = False  # final.refit: the registered model retrained on train + val
+    recheck_top_k: int = 0  # re-check the best k configs on fresh seeds (0: off)
+    recheck_seeds: int = 2
 
     @classmethod
     def from_config(
@@ -363,6 +366,7 @@ class Settings:
             lr_find=_lr_find_options(cfg.get("lr_find") or {}),
             gpus_per_trial=_non_negative(trial, "gpus", "trial.gpus"),
             **_keeping(cfg),
+            **_final(cfg),
             cluster_address=_cluster_address(cluster),
             dashboard=_dashboard(cluster),
             dashboard_host=_host(cluster.get("dashboard_host", "127.0.0.1")),
@@ -401,6 +405,16 @@ def _keeping(cfg: Mapping[str, Any]) -> dict[str, int]:
         "max_failures": _count(cfg.get("fault") or {}, "max_failures", "fault.max_failures"),
         "ensemble_size": _positive_int(ensemble, "size", "ensemble.size"),
         "ensemble_candidates": _positive_int(ensemble, "candidates", "ensemble.candidates"),
+    }
+
+
+def _final(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """How the registered model is chosen and trained after the search."""
+    recheck = cfg.get("recheck") or {}
+    return {
+        "refit": _flag(cfg.get("final") or {}, "refit", "final.refit"),
+        "recheck_top_k": _count(recheck, "top_k", "recheck.top_k"),
+        "recheck_seeds": _positive_int({"seeds": 2, **recheck}, "seeds", "recheck.seeds"),
     }
 
 

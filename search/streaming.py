@@ -159,6 +159,19 @@ class Streamed:
         val = self.rows("val").to_tf(keys, "__y__", batch_size=max(batch_size, 1024))
         return {"x": train, "validation_data": val}
 
+    def refit_args(self, batch_size: int, seed: int) -> dict[str, Any]:
+        """The training and validation splits read as one training pipeline (a refit)."""
+        both = self.rows("train").union(self.rows("val"))
+        return {
+            "x": both.to_tf(
+                self.reader.features,
+                "__y__",
+                batch_size=batch_size,
+                local_shuffle_buffer_size=max(SHUFFLE_ROWS, batch_size),
+                local_shuffle_seed=seed,
+            )
+        }
+
     def predict(self, model: Any, which: str) -> tuple[np.ndarray, np.ndarray]:
         """(outputs, targets) on a split, batch by batch: never the whole split in hand."""
         outputs, targets = [], []

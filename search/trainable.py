@@ -131,7 +131,7 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
     """
     entered = time.time()
     config = flat(config)  # a PBT population member's params
-    devices, node = _place()
+    devices, node = place()
     max_epochs = int(settings["max_epochs"])
     every = int(settings.get("checkpoint_frequency", 1))
     objective = Objective(*settings["objective"])
@@ -188,7 +188,7 @@ def _leave(start: RestorePoint, entered: float) -> None:
     _trace("left", entered)
 
 
-def _place() -> tuple[dict[str, Any], str]:
+def place() -> tuple[dict[str, Any], str]:
     """TensorFlow sized to the CPUs and GPU share Ray gave this trial; the node it is on."""
     from trainables.devices import configure_devices
 

@@ -308,6 +308,42 @@ class SweepRecorder:
             self.client.set_terminated(run_id, status="KILLED")
             self._trial_runs.pop(trial_id)
 
+    def log_nested(
+        self,
+        trial_id: str,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        curve: list[Mapping[str, float]],
+        metrics: Mapping[str, float],
+        failed: bool = False,
+    ) -> str:
+        """A whole run nested under trial ``trial_id``'s run (under the parent when the
+        trial has none): work done for that trial after the search (a re-check, a
+        refit), logged in one go once it ended so no run is left open by a kill.
+        ``curve`` holds one dict of metrics per epoch (key ``epoch`` = the step)."""
+        assert self.experiment_id is not None and self.parent_run_id is not None
+        under = self._all_runs.get(trial_id, self.parent_run_id)
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=name,
+            tags=mask_mapping({**tags, MLFLOW_PARENT_RUN_ID: under, MLFLOW_RUN_NAME: name}),
+        )
+        run_id = run.info.run_id
+        self.log_params(run_id, params)
+        now = int(time.time() * 1000)
+        points = [
+            Metric(str(k), float(v), now, int(row.get("epoch", i + 1)))
+            for i, row in enumerate(curve)
+            for k, v in row.items()
+            if k != "epoch"
+        ]
+        points += [Metric(str(k), float(v), now, 0) for k, v in metrics.items()]
+        for i in range(0, len(points), 1000):
+            self.client.log_batch(run_id, metrics=points[i : i + 1000])
+        self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+        return run_id
+
     def tag_trial(self, trial_id: str, tags: Mapping[str, str]) -> None:
         run_id = self._trial_runs.get(trial_id)
         if run_id is not None:

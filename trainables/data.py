@@ -82,6 +82,15 @@ class Dataset:
             "validation_data": (self.x_val, self.y_val),
         }
 
+    def refit_args(self, batch_size: int, seed: int) -> dict[str, Any]:
+        """``model.fit``'s data arguments for a refit: training and validation rows as
+        one training set (Keras shuffles them each epoch), nothing to validate on."""
+        return {
+            "x": _concat([self.x_train, self.x_val]),
+            "y": np.concatenate([self.y_train, self.y_val]),
+            "batch_size": batch_size,
+        }
+
     def head(self, n: int) -> tuple[Any, np.ndarray]:
         """The first ``n`` validation rows (an input example for the logged model)."""
         index = np.arange(min(n, len(self.y_val)))

@@ -110,8 +110,12 @@ class Schedule:
     callbacks: tuple[keras.callbacks.Callback, ...] = ()
 
 
-def build_schedule(p: dict[str, Any], steps_per_epoch: int, epochs: int) -> Schedule:
-    """The schedule ``p['lr_schedule']`` names, for a run of ``epochs`` epochs."""
+def build_schedule(
+    p: dict[str, Any], steps_per_epoch: int, epochs: int, monitor: str = "val_loss"
+) -> Schedule:
+    """The schedule ``p['lr_schedule']`` names, for a run of ``epochs`` epochs;
+    performance scheduling watches ``monitor`` (``loss`` in a refit, which has no
+    validation split left)."""
     lr, name = float(p["learning_rate"]), p["lr_schedule"]
     spe = max(1, int(steps_per_epoch))
     total = max(2, spe * int(epochs))
@@ -137,7 +141,7 @@ def build_schedule(p: dict[str, Any], steps_per_epoch: int, epochs: int) -> Sche
             lr,
             callbacks=(
                 keras.callbacks.ReduceLROnPlateau(
-                    monitor="val_loss",
+                    monitor=monitor,
                     factor=p["plateau_factor"],
                     patience=p["plateau_patience"],
                     verbose=0,

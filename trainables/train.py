@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import keras
@@ -29,6 +29,12 @@ class TrainingData(Protocol):
     spec: DataSpec
 
     def fit_args(self, batch_size: int, seed: int) -> dict[str, Any]: ...
+
+
+class RefitData(TrainingData, Protocol):
+    """What ``refit`` needs besides: the training and validation splits as one."""
+
+    def refit_args(self, batch_size: int, seed: int) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -259,3 +265,44 @@ def train(
         best=reporter.best,
         stopped_by_patience=reporter.epochs < max_epochs,
     )
+
+
+def refit(
+    params: dict[str, Any],
+    data: RefitData,
+    *,
+    epochs: int,
+    max_epochs: int,
+    seed: int,
+    builder: ModelBuilder | None = None,
+) -> tuple[keras.Model, list[float]]:
+    """A fresh model for ``params`` trained on the training and validation splits
+    together for ``epochs`` epochs (the best epoch count the search saw): how a
+    practitioner retrains the winner once the validation split has done its job.
+    The learning-rate schedule spans ``max_epochs`` as in the search, so the refit
+    follows the trial's own trajectory up to its best epoch (on more data); nothing is
+    left to validate on, so there is no early stopping and performance scheduling
+    watches the training loss. Returns the model and its training-loss curve.
+    """
+    p = resolve(known_params(params) if builder else params)
+    keras.backend.clear_session(free_memory=True)
+    registered = _custom_gradients()
+    keras.utils.set_random_seed(seed)
+    sizes = data.spec.sizes
+    spec = replace(data.spec, sizes={**sizes, "train": sizes["train"] + sizes["val"]})
+    ctx = build_context(spec, p["batch_size"], max_epochs, seed)
+    model = make_model(params, ctx, builder)
+    schedule = build_schedule(p, ctx.steps_per_epoch, ctx.epochs, monitor="loss")
+    try:
+        history = model.fit(
+            **data.refit_args(p["batch_size"], seed),
+            epochs=max(1, min(epochs, max_epochs)),
+            callbacks=list(schedule.callbacks),
+            verbose=0,
+        )
+    finally:
+        _forget_custom_gradients(registered)
+    losses = [float(v) for v in history.history.get("loss", [])]
+    if not all(math.isfinite(v) for v in losses):
+        raise DivergedError(f"the refit's loss diverged: {losses}")
+    return model, losses
