@@ -56,6 +56,7 @@ class AnytimeLog:
     def __init__(self, folder: Path, started: float) -> None:
         self.path = folder / "epochs.jsonl"
         self.best_path = folder / "best.keras"
+        self.best_meta = folder / "best.json"  # its trial and epoch count (for the refit)
         self.started = started
         self.best = -1.0
 
@@ -75,6 +76,8 @@ class AnytimeLog:
         if val_accuracy > self.best and model is not None:
             self.best = val_accuracy
             model.save(self.best_path)
+            meta = {"trial": trial, "epoch": epoch, "val_accuracy": val_accuracy}
+            self.best_meta.write_text(json.dumps(meta))
 
 
 _TRIALS = {"n": 0}

@@ -95,7 +95,51 @@ def run_optuna(data, log: AnytimeLog, args) -> None:
     study.optimize(objective, timeout=args.budget)
 
 
+def refit(out: Path, seed: int, short: bool) -> dict[str, float | int | None]:
+    """The peer's own final step, as the seed's workflow does it: the best config
+    (the best model's architecture, optimizer and learning rate, as saved) trained
+    afresh on training + validation data for its best epoch count, then tested once.
+    Run after the search was stopped; its time is reported, not taken from the budget."""
+    import json
+    import time
+
+    import keras
+    import numpy as np
+
+    import trainables.layers  # noqa: F401
+    import trainables.schedules  # noqa: F401
+
+    if not (out / "best.keras").exists():
+        return {"refit_test_accuracy": None}
+    started = time.monotonic()
+    data = load(short)
+    best = keras.saving.load_model(out / "best.keras")
+    epochs = int(json.loads((out / "best.json").read_text())["epoch"])
+    keras.utils.set_random_seed(seed + 1)  # a fresh seed
+    model = keras.models.clone_model(best)  # fresh weights, same layers
+    optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(best.optimizer))
+    model.compile(loss=best.loss, optimizer=optimizer, metrics=["accuracy"])
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
+    probs = model.predict(data.x_test, batch_size=2048, verbose=0)
+    return {
+        "refit_test_accuracy": float(np.mean(probs.argmax(axis=1) == data.y_test)),
+        "refit_epochs": epochs,
+        "refit_seconds": time.monotonic() - started,
+    }
+
+
 def main() -> None:
+    import sys
+
+    if sys.argv[1:2] == ["refit"]:  # python -m bench.peers refit OUT SEED [--short]
+        import json
+
+        out, seed = Path(sys.argv[2]), int(sys.argv[3])
+        result = refit(out, seed, "--short" in sys.argv)
+        (out / "refit.json").write_text(json.dumps(result))
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("system", choices=["kt_random", "kt_hyperband", "kt_bayesian", "optuna"])
     parser.add_argument("--out", type=Path, required=True)

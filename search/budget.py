@@ -38,10 +38,10 @@ class FinalWork:
         so far, best first."""
         recheck = [s * self.max_epochs for s, _ in best[: self.recheck_top_k]]
         refit = [s * e * self.refit_scale for s, e in best[: self.refit_members]]
-        return _wall(recheck * self.recheck_seeds, self.at_once) + _wall(refit, self.at_once)
+        return wall(recheck * self.recheck_seeds, self.at_once) + wall(refit, self.at_once)
 
 
-def _wall(jobs: list[float], at_once: int) -> float:
+def wall(jobs: list[float], at_once: int) -> float:
     """Wall time of ``jobs`` (seconds each) run ``at_once`` at a time: their total
     shared out, but never less than the longest."""
     return max(sum(jobs) / max(1, at_once), max(jobs, default=0.0))
