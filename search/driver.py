@@ -27,6 +27,7 @@ from search.callbacks import (
     trial_params,
 )
 from search.errors import ConfigError
+from search.final_model import default_size
 from search.finish import finish, reopen
 from search.node_metrics import NodeMetrics
 from search.progress import ProgressCallback
@@ -105,6 +106,9 @@ def prepare(
         check_local_gpus(settings.gpus_per_trial)
     data, settings = _load(settings, inputs)
     objective = Objective.for_task(data.task, settings.objective_metric, settings.objective_mode)
+    if settings.ensemble_size is None:
+        size = default_size(objective, bool(settings.objectives))
+        settings = replace(settings, ensemble_size=size)
     _check_objectives(settings, data.task)
     settings.space.check_data(data.spec)
     if inputs.builder is not None:

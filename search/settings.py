@@ -319,7 +319,7 @@ class Settings:
     dashboard_host: str = "127.0.0.1"
     gpu_wait_s: float = 600.0
     system_metrics: bool = True
-    ensemble_size: int = 1
+    ensemble_size: int | None = None  # None until the objective is known (driver.prepare)
     ensemble_candidates: int = 10
     task: str = "auto"
     objective_metric: str | None = None
@@ -395,15 +395,16 @@ class Settings:
         )
 
 
-def _keeping(cfg: Mapping[str, Any]) -> dict[str, int]:
+def _keeping(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """What a sweep keeps and retries: checkpoints, failures, the ensemble's members."""
     checkpoint = cfg.get("checkpoint") or {"frequency": 1, "num_to_keep": 2}
-    ensemble = cfg.get("ensemble") or {"size": 1, "candidates": 10}
+    ensemble = cfg.get("ensemble") or {"size": None, "candidates": 10}
+    size = ensemble.get("size")  # null: decided with the objective (search/final_model.py)
     return {
         "checkpoint_frequency": _positive_int(checkpoint, "frequency", "checkpoint.frequency"),
         "checkpoint_keep": _positive_int(checkpoint, "num_to_keep", "checkpoint.num_to_keep"),
         "max_failures": _count(cfg.get("fault") or {}, "max_failures", "fault.max_failures"),
-        "ensemble_size": _positive_int(ensemble, "size", "ensemble.size"),
+        "ensemble_size": None if size is None else _positive_int(ensemble, "size", "ensemble.size"),
         "ensemble_candidates": _positive_int(ensemble, "candidates", "ensemble.candidates"),
     }
 

@@ -154,7 +154,12 @@ def test_an_image_folder_streams_the_same_split_and_pixels(tmp_path):
             f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
             f"ray.storage_path={tmp_path / 'ray'}",
             "name=photos",
+            "final.refit=true",  # training and validation folders streamed as one
         ],
         echo=lambda s: None,
     )
     assert summary.task == "multiclass" and summary.test["accuracy"] > 0.6
+    from mlflow.tracking import MlflowClient
+
+    tags = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}").get_run(summary.parent_run_id).data.tags
+    assert tags["refit.epochs"].isdigit() and "refit.error" not in tags
