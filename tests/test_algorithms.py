@@ -97,6 +97,7 @@ def _sweep(tmp_path, name: str, *overrides: str):
             f"name={name}",
             f"tracking.uri={uri}",
             f"ray.storage_path={tmp_path / 'ray_results'}",
+            "ensemble.size=1",  # the algorithms are under test here, not the final model
             *overrides,
         ],
         echo=lambda line: None,

@@ -137,7 +137,7 @@ def test_a_sweep_rechecks_and_registers_a_refit(tmp_path):
             "dataset=digits",
             "search_space=keras_tuner",
             "trials=4",
-            "max_epochs=3",
+            "max_epochs=2",
             "max_concurrent=2",
             "name=final",
             f"tracking.uri={uri}",
