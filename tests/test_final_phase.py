@@ -154,7 +154,9 @@ def test_a_sweep_rechecks_and_registers_a_refit(tmp_path):
     runs = client.search_runs([parent.info.experiment_id], max_results=100)
     by_id = {t.info.run_id: t for t in trials}
     jobs = [r for r in runs if r.data.tags.get("phase") in ("recheck", "refit")]
-    assert sorted(r.data.tags["phase"] for r in jobs) == ["recheck"] * 4 + ["refit"]
+    # one refit per member of the registered model (an ensemble by default)
+    members = parent.data.tags.get("ensemble.members", "one").count(",") + 1
+    assert sorted(r.data.tags["phase"] for r in jobs) == ["recheck"] * 4 + ["refit"] * members
     for run in jobs:  # nested under the trial it re-checks or refits
         trial = by_id[run.data.tags["mlflow.parentRunId"]]
         assert trial.data.tags["trial_id"] == run.data.tags["of_trial"]
@@ -168,6 +170,7 @@ def test_a_sweep_rechecks_and_registers_a_refit(tmp_path):
     assert parent.data.metrics["optimism_gap"] == pytest.approx(gap)
     picked = next(r for r in rows if r["picked"] == "True")
     assert summary.best_trial == picked["trial"] == parent.data.tags["recheck.pick"]
-    assert parent.data.tags["refit.epochs"].isdigit()
+    epochs = parent.data.tags["refit.epochs"].split(",")
+    assert len(epochs) == members and all(e.isdigit() and 1 <= int(e) <= 2 for e in epochs)
     assert "best_trial_test_accuracy" in parent.data.metrics
     assert parent.data.metrics["final_phase_seconds"] > 0
