@@ -506,7 +506,7 @@ def _final_reserve(plan: Plan, budget: float | None) -> FinalReserve | None:
     (none when the final phase does not train)."""
     s = plan.settings
     members = min(s.ensemble_size, s.ensemble_candidates) if s.refit else 0
-    top_k = (1 if s.objectives else s.recheck_top_k) if s.recheck_top_k else 0
+    top_k = s.rechecked
     if budget is None or not (members or top_k):
         return None
     sizes = plan.data.sizes()

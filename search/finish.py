@@ -131,7 +131,7 @@ def _recheck(plan: Any, recorder: SweepRecorder, ranked: list[Ranked], say: Say)
     trained again on fresh seeds; their table, the pick and ``optimism_gap`` on the
     parent run."""
     settings, objective = plan.settings, plan.objective
-    top = ranked[: 1 if settings.objectives else settings.recheck_top_k]
+    top = ranked[: settings.rechecked]
     seeds = fresh_seeds(settings.seed, settings.recheck_seeds)
     say(f"  re-check: the best {len(top)} configs on {len(seeds)} fresh seeds each")
     done = _run_jobs(plan, recorder, recheck_jobs(top, seeds, settings.max_epochs))

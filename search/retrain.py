@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trainables.task import Objective
@@ -90,7 +90,7 @@ def _run_job(job: Job, data: Any, options: Options) -> Done:
         done = run(job, data, options)
     except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, not fatal
         return Done(job, error=f"{type(exc).__name__}: {exc}"[:500])
-    return Done(**{**vars(done), "seconds": time.perf_counter() - started})
+    return replace(done, seconds=time.perf_counter() - started)
 
 
 def _recheck(job: Job, data: Any, options: Options) -> Done:

@@ -332,6 +332,12 @@ class Settings:
     recheck_top_k: int = 0  # re-check the best k configs on fresh seeds (0: off)
     recheck_seeds: int = 2
 
+    @property
+    def rechecked(self) -> int:
+        """Configs the final phase re-checks: ``recheck.top_k``, but only the Pareto
+        rule's choice with several objectives (it is not re-picked)."""
+        return min(self.recheck_top_k, 1) if self.objectives else self.recheck_top_k
+
     @classmethod
     def from_config(
         cls,

@@ -91,18 +91,7 @@ def load_sweep(
             f"name={name}: no sweep of that name in {tracking_uri}; known sweeps: "
             f"{', '.join(known) or 'none'}"
         )
-    if parent_run_id is None:
-        parents = client.search_runs(
-            [exp.experiment_id],
-            filter_string="tags.`sweep.role` = 'parent'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if not parents:
-            raise TrackingError(f"name={name}: the experiment holds no sweep parent run")
-        parent = parents[0]
-    else:
-        parent = client.get_run(parent_run_id)
+    parent = _parent(client, exp.experiment_id, name, parent_run_id)
     if objective is None:
         params = parent.data.params
         objective = (
@@ -114,21 +103,8 @@ def load_sweep(
         filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'",
         max_results=50000,
     )
-    trials = []
-    for run in sorted(children, key=lambda r: r.info.start_time):
-        record = TrialRecord(
-            run_id=run.info.run_id,
-            name=run.info.run_name or run.info.run_id,
-            status=run.data.tags.get("trial_status", run.info.status.lower()),
-            params=dict(run.data.params),
-            started=run.info.start_time / 1000,
-            objective=objective,
-        )
-        if curves:
-            for metric in dict.fromkeys((objective[0], *CURVES)):
-                history = client.get_metric_history(run.info.run_id, metric)
-                record.curves[metric] = sorted((m.step, m.value) for m in history)
-        trials.append(record)
+    ordered = sorted(children, key=lambda r: r.info.start_time)
+    trials = [_record(client, run, objective, curves) for run in ordered]
     return SweepRecord(
         experiment_id=exp.experiment_id,
         parent_run_id=parent.info.run_id,
@@ -137,6 +113,44 @@ def load_sweep(
         trials=trials,
         objective=objective,
     )
+
+
+def _parent(client: MlflowClient, experiment_id: str, name: str, run_id: str | None) -> Any:
+    """The parent run ``run_id``, or the newest sweep parent of the experiment.
+
+    Raises:
+        TrackingError: the experiment holds no sweep parent run.
+    """
+    if run_id is not None:
+        return client.get_run(run_id)
+    parents = client.search_runs(
+        [experiment_id],
+        filter_string="tags.`sweep.role` = 'parent'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not parents:
+        raise TrackingError(f"name={name}: the experiment holds no sweep parent run")
+    return parents[0]
+
+
+def _record(
+    client: MlflowClient, run: Any, objective: tuple[str, str], curves: bool
+) -> TrialRecord:
+    """One trial's record: its params and status, with its learning curves if asked."""
+    record = TrialRecord(
+        run_id=run.info.run_id,
+        name=run.info.run_name or run.info.run_id,
+        status=run.data.tags.get("trial_status", run.info.status.lower()),
+        params=dict(run.data.params),
+        started=run.info.start_time / 1000,
+        objective=objective,
+    )
+    if curves:
+        for metric in dict.fromkeys((objective[0], *CURVES)):
+            history = client.get_metric_history(run.info.run_id, metric)
+            record.curves[metric] = sorted((m.step, m.value) for m in history)
+    return record
 
 
 def leaderboard(trials: list[TrialRecord]) -> list[dict[str, Any]]:
