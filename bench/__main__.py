@@ -9,6 +9,8 @@ epoch cap and wall-clock budget; JSON + Markdown table + PNG of the anytime curv
     python -m bench streaming            # in memory vs streamed through Ray Data
     python -m bench final --seeds 0,1,2  # which final model: checkpoint, ensemble, refit, re-check
     python -m bench merge A/results.json B/results.json --out DIR   # one report of several runs
+    python -m bench rate --systems kt_hyperband --seeds 1   # a peer's epochs: harness vs alone
+    python -m bench trials DIR           # trial by trial: what each system did with its budget
 """
 
 from __future__ import annotations
@@ -45,6 +47,45 @@ def _stop(proc: subprocess.Popen, grace: float) -> None:
                 continue
 
 
+def start_peer(
+    system: str,
+    out: Path,
+    budget: float,
+    seed: int,
+    max_epochs: int,
+    short: bool,
+    started: float,
+    *extra: str,
+) -> subprocess.Popen:
+    """A peer in a process (group) of its own; ``started``: the launch on the monotonic
+    clock, so its start-up counts against the budget."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.peers",
+        system,
+        "--out",
+        str(out),
+        "--budget",
+        str(budget),
+        "--seed",
+        str(seed),
+        "--max-epochs",
+        str(max_epochs),
+        "--started",
+        str(started),
+        *extra,
+    ] + (["--short"] if short else [])
+    log = open(out / "peer.log", "w")  # noqa: SIM115 - owned by the process
+    return subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
 def run_system(
     system: str, out: Path, budget: float, seed: int, max_epochs: int, short: bool
 ) -> dict[str, Any]:
@@ -54,30 +95,7 @@ def run_system(
         proc = ours.run(out, budget, seed, max_epochs, short)
         grace = budget + 180  # its own budget stops it; then it evaluates and logs the best
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.peers",
-            system,
-            "--out",
-            str(out),
-            "--budget",
-            str(budget),
-            "--seed",
-            str(seed),
-            "--max-epochs",
-            str(max_epochs),
-            "--started",
-            str(started),
-        ] + (["--short"] if short else [])
-        log = open(out / "peer.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        )
+        proc = start_peer(system, out, budget, seed, max_epochs, short, started)
         grace = budget
     sampler = MemorySampler(proc.pid)
     _stop(proc, grace)
@@ -307,6 +325,11 @@ def merge(files: list[Path], budget: float, out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["trials"]:  # python -m bench trials DIR
+        from bench.trials import main as trials
+
+        trials(argv[1:])
+        return
     if argv[:1] == ["final"]:  # its own options (see bench/final.py)
         from bench.final import main as final
 
@@ -321,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
         "mode",
         nargs="?",
         default="compare",
-        choices=["compare", "scaling", "merge", "tabular", "streaming"],
+        choices=["compare", "scaling", "merge", "tabular", "streaming", "rate"],
     )
     parser.add_argument(
         "files",
@@ -363,6 +386,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.mode == "merge":
         print(merge(args.files, budget, out))
+        return
+    if args.mode == "rate":
+        from bench.rate import run as rate
+
+        print(rate(out, budget, seeds, args.systems.split(","), args.short))
         return
     max_epochs = 3 if args.short else args.max_epochs
     results = []

@@ -12,7 +12,9 @@ from pathlib import Path
 from bench.common import AnytimeLog, epoch_callback, keras_tuner_model, load
 
 
-def run_keras_tuner(kind: str, data, log: AnytimeLog, args) -> None:
+def run_keras_tuner(kind: str, data, log: AnytimeLog | None, args) -> None:
+    """``log`` None: the tuner alone, as its users run it (no callback of ours); what it
+    did is then read from its own trial records (``kt_epochs``)."""
     import keras_tuner as kt
 
     common = {
@@ -39,9 +41,29 @@ def run_keras_tuner(kind: str, data, log: AnytimeLog, args) -> None:
         data.y_train,
         epochs=args.max_epochs,
         validation_data=(data.x_val, data.y_val),
-        callbacks=[epoch_callback(log)],
+        callbacks=[epoch_callback(log)] if log is not None else [],
         verbose=0,
     )
+
+
+def kt_epochs(out: Path, max_epochs: int) -> dict[str, float | int]:
+    """Completed trials, their epochs and the best val_accuracy, from Keras Tuner's own
+    records (trial.json: status, hyperparameters and the best epoch's metrics). A
+    Hyperband trial trains epochs ``tuner/initial_epoch`` to ``tuner/epochs``; the other
+    tuners train ``max_epochs``. The trial running when the budget ended is not counted."""
+    import json
+
+    trials, epochs, best = 0, 0, 0.0
+    for path in (out / "kt").glob("*/trial_*/trial.json"):
+        record = json.loads(path.read_text())
+        if record.get("status") != "COMPLETED":
+            continue
+        values = record["hyperparameters"]["values"]
+        trials += 1
+        epochs += values.get("tuner/epochs", max_epochs) - values.get("tuner/initial_epoch", 0)
+        history = record["metrics"]["metrics"].get("val_accuracy", {}).get("observations", [])
+        best = max([best, *(max(o["value"]) for o in history)])
+    return {"trials": trials, "epochs": epochs, "best_val_accuracy": best}
 
 
 def run_optuna(data, log: AnytimeLog, args) -> None:
@@ -148,14 +170,19 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--short", action="store_true")
     parser.add_argument("--started", type=float, required=True)
+    parser.add_argument(
+        "--standalone", action="store_true", help="the tuner alone: no epoch log, no best model"
+    )
     args = parser.parse_args()
+    if args.standalone and args.system == "optuna":
+        parser.error("--standalone: Keras Tuner systems only (their trials record themselves)")
     args.out.mkdir(parents=True, exist_ok=True)
     import keras
 
     keras.utils.set_random_seed(args.seed)
     data = load(args.short)
     # `started` is the parent's monotonic clock at launch: start-up counts against the budget
-    log = AnytimeLog(args.out, started=args.started)
+    log = None if args.standalone else AnytimeLog(args.out, started=args.started)
     if args.system == "optuna":
         run_optuna(data, log, args)
     else:

@@ -33,6 +33,7 @@ from search.retention import prune
 from search.retrain import Done, Job, Options, load_model, run_jobs
 from search.summary import BEST_TRIAL_TAG, MODEL_TAG, REPORT_TAG, SweepSummary, from_parent
 from tracking import SweepRecorder
+from tracking.runs import RECHECK_TABLE
 
 # What the logged model needs to be served; given explicitly because MLflow's
 # requirement inference costs seconds per log_model call.
@@ -140,7 +141,7 @@ def _recheck(plan: Any, recorder: SweepRecorder, ranked: list[Ranked], say: Say)
     winner = checked[0]  # the search's own choice
     assert recorder.parent_run_id is not None
     rows = table(checked, chosen, objective)
-    recorder.log_text(recorder.parent_run_id, _csv(rows), "recheck/table.csv")
+    recorder.log_text(recorder.parent_run_id, _csv(rows), RECHECK_TABLE)
     recorder.log_metrics(
         recorder.parent_run_id,
         {

@@ -254,7 +254,25 @@ def format_leaderboard(sweep: SweepRecord, name: str, top: int) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
     if len(rows) > top:
         lines.append(f"... {len(rows) - top} more (--top N, or --csv FILE for all)")
-    return "\n".join(lines)
+    return "\n".join(lines + _recheck_lines(sweep))
+
+
+def _recheck_lines(sweep: SweepRecord) -> list[str]:
+    """The final phase's re-check (recheck/table.csv), when there was one: each config's
+    search score, its fresh seeds, their mean and spread, and which was picked."""
+    if not sweep.recheck:
+        return []
+    gap = sweep.metrics.get("optimism_gap")
+    table = [list(sweep.recheck[0])]
+    table += [[_short(v) if v else "-" for v in row.values()] for row in sweep.recheck]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return [
+        "",
+        "re-check on fresh seeds (recheck/table.csv)"
+        + (f"; optimism_gap {gap:+.4f}" if gap is not None else "")
+        + ":",
+        *("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table),
+    ]
 
 
 def _short(text: str) -> str:

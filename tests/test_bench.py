@@ -63,6 +63,43 @@ def test_merge_reports_medians_over_runs_and_refuses_other_budgets(tmp_path):
         main(["merge", str(other), "--out", str(out)])
 
 
+def _kt_trial(folder, index: int, values: dict, best: float | None, status="COMPLETED"):
+    """A trial.json as Keras Tuner writes it: status, hyperparameters, best epoch."""
+    path = folder / "kt" / "kt_hyperband" / f"trial_{index:04d}" / "trial.json"
+    path.parent.mkdir(parents=True)
+    observations = [] if best is None else [{"value": [best], "step": 1}]
+    metrics = {"val_accuracy": {"direction": "max", "observations": observations}}
+    record = {"hyperparameters": {"values": values}, "metrics": {"metrics": metrics}}
+    path.write_text(json.dumps(record | {"status": status}))
+
+
+def test_keras_tuner_records_give_epochs_trials_and_the_trial_table(tmp_path):
+    from bench.peers import kt_epochs
+    from bench.trials import keras_tuner_trials, summary
+
+    _kt_trial(tmp_path, 0, {"tuner/epochs": 2, "tuner/initial_epoch": 0}, 0.85)
+    _kt_trial(tmp_path, 1, {"tuner/epochs": 4, "tuner/initial_epoch": 2}, 0.88)
+    _kt_trial(tmp_path, 2, {"n_hidden": 5}, None, status="RUNNING")  # cut by the budget
+    _kt_trial(tmp_path, 3, {"n_hidden": 5}, 0.70)  # a RandomSearch-style trial: max_epochs
+    assert kt_epochs(tmp_path, 10) == {"trials": 3, "epochs": 14, "best_val_accuracy": 0.88}
+    log = [
+        {"t": 10.0, "trial": "t1", "epoch": 1, "val_accuracy": 0.80},
+        {"t": 20.0, "trial": "t1", "epoch": 2, "val_accuracy": 0.85},
+        {"t": 290.0, "trial": "t2", "epoch": 3, "val_accuracy": 0.86},
+        {"t": 310.0, "trial": "t2", "epoch": 4, "val_accuracy": 0.88},
+    ]
+    (tmp_path / "epochs.jsonl").write_text("\n".join(json.dumps(r) for r in log))
+    trials = keras_tuner_trials(tmp_path)
+    assert [(t.name, t.epochs, t.best, t.status) for t in trials] == [
+        ("t1", 2, 0.85, "epochs 1-2"),
+        ("t2", 2, 0.88, "epochs 3-4"),
+    ]
+    assert trials[1].params["tuner/initial_epoch"] == 2
+    # at half the budget the continuation had started but its best came later
+    half = summary(trials, 600.0)["at_half"]
+    assert half == {"trials_started": 2, "trials_past_epoch_9": 0, "best": 0.86}
+
+
 @pytest.mark.slow
 def test_bench_short_mode_runs_and_reports(tmp_path):
     out = tmp_path / "bench"

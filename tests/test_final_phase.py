@@ -5,7 +5,6 @@ them inside ``time_budget_s``."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,12 +123,9 @@ def test_refit_trains_on_training_and_validation_rows():
 def test_a_sweep_rechecks_and_registers_a_refit(tmp_path):
     """Digits, 4 trials: the best 2 configs re-checked on 2 seeds, the chosen one refit;
     each job a run nested under its trial's run, the table and gap on the parent."""
-    import csv
-    import io
-
-    import mlflow
-
     from dnn_sweep import run_sweep
+    from search.report import format_leaderboard
+    from tracking.runs import load_sweep
 
     uri = f"sqlite:///{tmp_path / 'final.db'}"
     summary = run_sweep(
@@ -160,11 +156,13 @@ def test_a_sweep_rechecks_and_registers_a_refit(tmp_path):
     for run in jobs:  # nested under the trial it re-checks or refits
         trial = by_id[run.data.tags["mlflow.parentRunId"]]
         assert trial.data.tags["trial_id"] == run.data.tags["of_trial"]
-    text = mlflow.artifacts.download_artifacts(
-        run_id=parent.info.run_id, artifact_path="recheck/table.csv", tracking_uri=uri
-    )
-    rows = list(csv.DictReader(io.StringIO(Path(text).read_text())))
+    sweep = load_sweep(uri, "final")  # the one reader of a sweep's records
+    rows = sweep.recheck
     assert len(rows) == 2 and sum(r["picked"] == "True" for r in rows) == 1
+    # sweep-report shows the table under the leaderboard
+    shown = format_leaderboard(sweep, "final", 10)
+    assert "re-check on fresh seeds" in shown and "optimism_gap" in shown
+    assert all(r["trial"] in shown.split("re-check")[1] for r in rows)
     winner = rows[0]
     gap = float(winner["search_val_accuracy"]) - float(winner["recheck_mean_val_accuracy"])
     assert parent.data.metrics["optimism_gap"] == pytest.approx(gap)

@@ -18,6 +18,8 @@ from tracking.recorder import TrackingError
 
 # Learning curves read back per trial (step = epoch), besides the objective's.
 CURVES = ("val_loss", "loss")
+# Where the final phase's re-check table lives on the parent run.
+RECHECK_TABLE = "recheck/table.csv"
 # Sweeps recorded before objectives were configurable optimized this.
 DEFAULT_OBJECTIVE = ("val_accuracy", "max")
 
@@ -62,6 +64,8 @@ class SweepRecord:
     metrics: dict[str, float]
     trials: list[TrialRecord]
     objective: tuple[str, str] = DEFAULT_OBJECTIVE
+    # The final phase's re-check table (recheck/table.csv), one dict per config; [] if none.
+    recheck: list[dict[str, str]] = field(default_factory=list)
 
 
 def load_sweep(
@@ -112,7 +116,21 @@ def load_sweep(
         metrics=dict(parent.data.metrics),
         trials=trials,
         objective=objective,
+        recheck=_recheck_table(client, parent.info.run_id),
     )
+
+
+def _recheck_table(client: MlflowClient, run_id: str) -> list[dict[str, str]]:
+    """The parent run's recheck/table.csv as rows ([] when the sweep re-checked nothing)."""
+    if not any(a.path == RECHECK_TABLE for a in client.list_artifacts(run_id, "recheck")):
+        return []
+    import csv
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        text = Path(client.download_artifacts(run_id, RECHECK_TABLE, folder)).read_text()
+    return list(csv.DictReader(text.splitlines()))
 
 
 def _parent(client: MlflowClient, experiment_id: str, name: str, run_id: str | None) -> Any:
