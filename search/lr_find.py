@@ -43,7 +43,6 @@ def probe_params(settings: Settings) -> dict[str, Any]:
 
 def run_lr_find(settings: Settings, echo: Callable[[str], None] = print) -> LrFindSummary:
     """Load the data, run the finder, log curve, plot and suggestion to MLflow."""
-    from tracking.plots import close, lr_finder_figure
     from trainables.lr_finder import find_lr
 
     opts = settings.lr_find
@@ -51,17 +50,7 @@ def run_lr_find(settings: Settings, echo: Callable[[str], None] = print) -> LrFi
     data = load_dataset(settings.dataset, settings.seed, settings.task)
     check_reachable(settings.tracking_uri)
     recorder = SweepRecorder(settings.tracking_uri, settings.name)
-    run_id = recorder.start_run(
-        f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}",
-        {"sweep.role": "lr_find", "sweep.name": settings.name},
-        {
-            **params,
-            "min_lr": opts["min_lr"],
-            "max_lr": opts["max_lr"],
-            "iterations": opts["iterations"],
-            "dataset": data.name,
-        },
-    )
+    run_id = _start_run(recorder, settings, params, data.name)
     echo(
         f"lr finder on {data.name}: {opts['min_lr']:g} -> {opts['max_lr']:g} over "
         f"{opts['iterations']} batches; model {params or 'defaults'}"
@@ -79,6 +68,42 @@ def run_lr_find(settings: Settings, echo: Callable[[str], None] = print) -> LrFi
         recorder.set_tags(run_id, {"error": str(exc)[:5000]})
         recorder.end_run(run_id, "FAILED")
         raise
+    _record(recorder, run_id, result)
+    recorder.end_run(run_id)
+    assert recorder.experiment_id is not None
+    return LrFindSummary(
+        run_id,
+        recorder.experiment_id,
+        params,
+        result.turning_lr,
+        result.suggested_lr,
+        len(result.losses),
+    )
+
+
+def _start_run(
+    recorder: SweepRecorder, settings: Settings, params: dict[str, Any], dataset: str
+) -> str:
+    """The finder's MLflow run: the probed model's params and the finder's range."""
+    opts = settings.lr_find
+    return recorder.start_run(
+        f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}",
+        {"sweep.role": "lr_find", "sweep.name": settings.name},
+        {
+            **params,
+            "min_lr": opts["min_lr"],
+            "max_lr": opts["max_lr"],
+            "iterations": opts["iterations"],
+            "dataset": dataset,
+        },
+    )
+
+
+def _record(recorder: SweepRecorder, run_id: str, result: Any) -> None:
+    """Loss vs rate as series, the turning point and suggestion as metrics, the plot
+    and the whole curve as JSON."""
+    from tracking.plots import close, lr_finder_figure
+
     recorder.log_series(run_id, "lr_find_lr", result.learning_rates)
     recorder.log_series(run_id, "lr_find_loss", result.losses)
     recorder.log_series(run_id, "lr_find_smoothed_loss", result.smoothed)
@@ -103,14 +128,4 @@ def run_lr_find(settings: Settings, echo: Callable[[str], None] = print) -> LrFi
             "suggested_lr": result.suggested_lr,
         },
         "lr_finder.json",
-    )
-    recorder.end_run(run_id)
-    assert recorder.experiment_id is not None
-    return LrFindSummary(
-        run_id,
-        recorder.experiment_id,
-        params,
-        result.turning_lr,
-        result.suggested_lr,
-        len(result.losses),
     )
