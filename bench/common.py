@@ -33,7 +33,8 @@ def load(short: bool):
 
 
 def keras_tuner_model(hp: Any, input_dim: int = 784, scale: float = 255.0) -> Any:
-    """The seed's Keras Tuner model (004): the same space as conf/search_space/keras_tuner."""
+    """The seed's Keras Tuner model (18AI81 course text): the space of
+    conf/search_space/keras_tuner."""
     import keras
 
     n_hidden = hp.Int("n_hidden", min_value=0, max_value=8, default=2)

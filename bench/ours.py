@@ -55,9 +55,7 @@ def collect(out: Path, seed: int, launched_wall: float) -> dict[str, Any]:
         seconds = client.get_metric_history(c.info.run_id, "epoch_seconds")
         busy += sum(m.value for m in seconds)
         epochs += len(seconds)
-    finished = sum(
-        c.data.tags.get("trial_status") in ("completed", "stopped_early") for c in children
-    )
+    finished = sum(c.data.tags.get("trial_status") in ("completed", "pruned") for c in children)
     return {
         "points": sorted(points),
         "trials_started": len(children),

@@ -7,16 +7,34 @@
 ``-cd``), data in memory (``x``/``y``, a DataFrame, a ``tf.data.Dataset``) and a
 ``build_model(params, spec)`` of your own; ``input_block`` and ``output_block`` give such a
 model our input preprocessing and the task's output layer.
+
+Names are imported on first use: ``dnn_sweep.errors``, which every side of the package
+raises from, stays importable without pulling in Ray, TensorFlow or MLflow.
 """
 
-from search.api import run_sweep
-from search.errors import ConfigError, NoResultError
-from search.summary import SweepSummary
-from tracking.recorder import TrackingError
-from trainables.blocks import input_block, output_block
-from trainables.errors import DataError
-from trainables.spec import DataSpec, InputSpec
-from trainables.task import Task
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dnn_sweep.errors import ConfigError, DataError, NoResultError, TrackingError, UserError
+
+_LAZY = {
+    "run_sweep": "search.api",
+    "SweepSummary": "search.summary",
+    "input_block": "trainables.blocks",
+    "output_block": "trainables.blocks",
+    "DataSpec": "trainables.spec",
+    "InputSpec": "trainables.spec",
+    "Task": "trainables.task",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'dnn_sweep' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
 
 __all__ = [
     "ConfigError",
@@ -27,6 +45,7 @@ __all__ = [
     "SweepSummary",
     "Task",
     "TrackingError",
+    "UserError",
     "input_block",
     "output_block",
     "run_sweep",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 
 Check = Callable[[str, Any], Any]
 

@@ -81,13 +81,13 @@ def error_text(trial: Trial) -> str:
 
 
 def outcome_of(last_result: dict[str, Any] | None, errored: bool) -> tuple[TrialOutcome, str]:
-    """How a trial ended, from its last result: completed / stopped early / failed."""
+    """How a trial ended, from its last result: completed / pruned / failed."""
     last = last_result or {}
     if errored:
         return TrialOutcome.FAILED, "error"
     if last.get(FINISHED_FLAG):
         return TrialOutcome.COMPLETED, str(last.get("stop_reason", "max_epochs"))
-    return TrialOutcome.STOPPED_EARLY, "scheduler"
+    return TrialOutcome.PRUNED, "scheduler"
 
 
 class MLflowTrialCallback(Callback):

@@ -19,12 +19,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from dnn_sweep.errors import ConfigError, NoResultError, TrackingError, UserError
 from search.config import check_command_line, conf_dir, to_plain
-from search.errors import ConfigError, NoResultError
-from tracking.recorder import TrackingError
-from trainables.errors import DataError
 
-USER_ERRORS = (ConfigError, DataError, TrackingError)
+USER_ERRORS = (UserError,)
 # Multirun jobs that failed, as "overrides: message" (the command exits 1 if any did).
 _FAILED: list[str] = []
 # Sweeps this process has started: the first one's time budget counts from the process'
@@ -98,11 +96,15 @@ def _started_at() -> float:
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
 def _sweep(cfg: DictConfig) -> None:
     def run() -> None:
-        from search.driver import run_sweep
+        from search.ray_runtime import use_cluster_token
         from search.settings import load_settings
-        from search.summary import format_summary
 
         settings = load_settings(to_plain(cfg))
+        if settings.cluster_address is not None:
+            use_cluster_token()  # before Ray is imported: Ray reads RAY_AUTH_MODE once
+        from search.driver import run_sweep
+        from search.summary import format_summary
+
         summary = run_sweep(settings, started_at=_started_at(), overrides=_overrides())
         print(format_summary(summary))  # stdout masks secrets
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 
 # A multirun expands into at most this many checked compositions.
 MAX_CHECKED_JOBS = 256

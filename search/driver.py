@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from dnn_sweep.errors import ConfigError, DataError
 from search.algorithms import Algorithms, make_algorithms
 from search.budget import FinalReserve, FinalWork
 from search.callbacks import (
@@ -26,7 +27,6 @@ from search.callbacks import (
     trial_label,
     trial_params,
 )
-from search.errors import ConfigError
 from search.final_model import default_size
 from search.finish import finish, reopen
 from search.node_metrics import NodeMetrics
@@ -41,9 +41,11 @@ from search.sweep_state import find_state, write_state
 from search.trainable import run_trial
 from tracking import SweepRecorder, TrialOutcome
 from tracking.health import check_reachable
+from tracking.recorder import DatasetRecord
+from tracking.registry import check_registered_inputs
+from tracking.source import source_tags
 from trainables.costs import COSTS
 from trainables.data import Loaded, load_dataset
-from trainables.errors import DataError
 from trainables.task import Objective
 
 
@@ -121,6 +123,9 @@ def prepare(
         settings, data, objective, None, folder, state, inputs.builder, run_name, segments=segments
     )
     check_reachable(settings.tracking_uri)
+    check_registered_inputs(
+        settings.tracking_uri, settings.registered_model, data.inputs.schema_digest(), data.name
+    )
     return _with_algorithms(plan)  # before Ray starts, so a bad option fails in seconds
 
 
@@ -413,7 +418,7 @@ def _fits(
         say(f"  adding {plan.more} trials (Optuna study {plan.study.name})")
         reopen(recorder)
     tuner = _new_tuner(plan, _wrapped(plan, trainable), _budget(plan.settings, started_at))
-    write_state(_tune_folder(tuner), _state(plan, recorder))
+    write_state(_new_folder(plan), _state(plan, recorder))
     yield tuner.fit()
 
 
@@ -531,11 +536,21 @@ def _open_records(plan: Plan, say: Callable[[str], None]) -> SweepRecorder:
     else:
         recorder.start_sweep(
             params=_sweep_params(plan),
-            tags={"sweep.name": settings.name},
+            tags={"sweep.name": settings.name, **source_tags()},
             config_yaml=yaml.safe_dump(settings.resolved, sort_keys=False),
         )
+        recorder.log_datasets(_datasets(plan.data))
     bind(recorder)
     return recorder
+
+
+def _datasets(data: Any) -> list[DatasetRecord]:
+    """The sweep's three splits as MLflow dataset inputs of the parent run."""
+    sizes = data.sizes()
+    return [
+        DatasetRecord(data.name, data.digest(split), split, sizes[split], data.inputs.describe())
+        for split in ("train", "val", "test")
+    ]
 
 
 def _announce(plan: Plan, recorder: SweepRecorder, say: Callable[[str], None]) -> None:
@@ -640,10 +655,10 @@ def _system_metrics(settings: Settings, recorder: SweepRecorder) -> Any:
     return NodeMetrics(recorder, on_cluster=settings.cluster_address is not None)
 
 
-def _tune_folder(tuner: Any) -> str:
-    """The Tune experiment folder of a new Tuner (where its state and ours live)."""
-    config = tuner._local_tuner.get_run_config()
-    return str(Path(config.storage_path) / config.name)
+def _new_folder(plan: Plan) -> str:
+    """The experiment folder of the plan's new Tune run (where its state and ours live):
+    the storage path and run name the driver gave its ``RunConfig``."""
+    return str(Path(plan.settings.storage_path) / plan.run_name)
 
 
 __all__ = ["ConfigError", "DataError", "SweepSummary", "UserInputs", "run_sweep"]

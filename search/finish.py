@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from search.errors import NoResultError
+from dnn_sweep.errors import NoResultError
 from search.final_model import FinalModel, Ranked, final_model, led_by, ranked_trials
 from search.pareto import choose, front, points, write
 from search.pbt import flat
@@ -33,6 +33,7 @@ from search.retention import prune
 from search.retrain import Done, Job, Options, load_model, run_jobs
 from search.summary import BEST_TRIAL_TAG, MODEL_TAG, REPORT_TAG, SweepSummary, from_parent
 from tracking import SweepRecorder
+from tracking.registry import HeldOutScore, Registered
 from tracking.runs import RECHECK_TABLE
 
 # What the logged model needs to be served; given explicitly because MLflow's
@@ -73,7 +74,7 @@ def finish(
     recorder.finish_sweep(
         metrics={
             "trials_completed": counts["completed"],
-            "trials_stopped_early": counts["stopped_early"],
+            "trials_pruned": counts["pruned"],
             "trials_failed": counts["failed"],
             "driver_cpu_seconds": driver_cpu,
             "trials_planned": settings.trials,
@@ -123,8 +124,20 @@ def _choose_score_register(
     assert recorder.parent_run_id is not None
     recorder.log_metrics(recorder.parent_run_id, metrics)
     recorder.set_tags(recorder.parent_run_id, tags)
-    uri = _register(plan, recorder, final.model)
-    recorder.set_tags(recorder.parent_run_id, {MODEL_TAG: uri, BEST_TRIAL_TAG: pool[0].label})
+    registered = _register(plan, recorder, final.model, _held_out(plan, test))
+    say(f"  registered {registered.uri}; {registered.note}")
+    recorder.set_tags(
+        recorder.parent_run_id, {MODEL_TAG: registered.uri, BEST_TRIAL_TAG: pool[0].label}
+    )
+
+
+def _held_out(plan: Any, test: dict[str, float]) -> HeldOutScore | None:
+    """The registered model's test score on the objective's metric, for ``@champion``."""
+    objective = plan.objective
+    metric = objective.metric.removeprefix("val_")
+    if metric not in test:
+        return None
+    return HeldOutScore(metric, objective.mode, float(test[metric]), plan.data.digest("test"))
 
 
 def _recheck(plan: Any, recorder: SweepRecorder, ranked: list[Ranked], say: Say) -> list[Checked]:
@@ -304,9 +317,11 @@ def _scores(plan: Any, final: FinalModel) -> tuple[dict[str, float], dict[str, f
     return test, test
 
 
-def _register(plan: Any, recorder: SweepRecorder, model: Any) -> str:
-    """Log ``model`` to the parent run as a SavedModel (tables: inside a pyfunc that
-    takes raw rows) and register it; returns its URI."""
+def _register(
+    plan: Any, recorder: SweepRecorder, model: Any, score: HeldOutScore | None
+) -> Registered:
+    """Log ``model`` as the parent run's LoggedModel, a SavedModel (tables: inside a
+    pyfunc that takes raw rows), register it and move its aliases."""
     import tempfile
 
     from tracking.models import keras_saver, table_saver
@@ -314,10 +329,11 @@ def _register(plan: Any, recorder: SweepRecorder, model: Any) -> str:
     from trainables.serving import ROWS, example_rows, export_table_model, output_names
 
     data, name = plan.data, plan.settings.registered_model
+    digest = data.inputs.schema_digest()
     if data.inputs.kind != "table":
         example = example_rows(data)
         saver = keras_saver(model, example, predict(model, example), MODEL_REQUIREMENTS)
-        return recorder.log_model(saver, name, plan.round)[0]
+        return recorder.log_model(saver, name, plan.round, digest, score)
     with tempfile.TemporaryDirectory(prefix="dnn-sweep-export-") as tmp:
         artifacts = export_table_model(model, data.spec, Path(tmp))
         columns = [c.name for c in data.inputs.columns]
@@ -329,7 +345,7 @@ def _register(plan: Any, recorder: SweepRecorder, model: Any) -> str:
             MODEL_REQUIREMENTS,
             input_example=example_rows(data),
         )
-        return recorder.log_model(saver, name, plan.round)[0]
+        return recorder.log_model(saver, name, plan.round, digest, score)
 
 
 def _log_report(plan: Any, recorder: SweepRecorder) -> None:

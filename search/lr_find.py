@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 from search.settings import Settings
 from tracking import SweepRecorder
 from tracking.health import check_reachable

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 from search.space import CategoricalDistribution, FloatDistribution, IntDistribution
 
 # Tune's basic generator only sets keys its param space has, and conditional params are

@@ -1,7 +1,7 @@
 """What the user sees while a sweep runs.
 
 In a terminal: a live panel (Rich) redrawn as results arrive — trials running /
-completed / stopped early / failed, each running trial's epoch and objective metric, the best
+completed / pruned / failed, each running trial's epoch and objective metric, the best
 trial so far with its params, elapsed time and an estimate of what is left.
 Anywhere else (CI, a log file, a pipe): one plain line every ``interval`` seconds and
 whenever a trial ends, so logs stay readable and grep-able.
@@ -50,7 +50,7 @@ class SweepProgress:
     started: float = 0.0
     objective: Objective = DEFAULT_OBJECTIVE
     counts: dict[str, int] = field(
-        default_factory=lambda: {"completed": 0, "stopped": 0, "failed": 0}
+        default_factory=lambda: {"completed": 0, "pruned": 0, "failed": 0}
     )
     running: dict[str, tuple[int, float | None, dict[str, Any]]] = field(default_factory=dict)
     best: tuple[float, str, dict[str, Any]] | None = None
@@ -75,7 +75,7 @@ class SweepProgress:
         left = f", ~{_clock_text(eta)} left" if eta is not None else ""
         text = (
             f"[{_clock_text(now - self.started)}{left}] trials {self.ended}/{self.total} ended "
-            f"({self.counts['completed']} completed, {self.counts['stopped']} stopped early, "
+            f"({self.counts['completed']} completed, {self.counts['pruned']} pruned, "
             f"{self.counts['failed']} failed), {len(self.running)} running"
         )
         if self.best is not None:
@@ -95,11 +95,14 @@ class SweepProgress:
             (_clock_text(now - self.started), "bold"),
             ("   left ", "dim"),
             (_clock_text(eta) if eta is not None else "?", "bold"),
-            ("   trials ", "dim"),
+        )
+        # the counts on a line of their own: one 80-column line each, never wrapped
+        counts = Text.assemble(
+            ("trials ", "dim"),
             (f"{self.ended}/{self.total} ended  ", "bold"),
             (f"{len(self.running)} running  ", "cyan"),
             (f"{self.counts['completed']} completed  ", "green"),
-            (f"{self.counts['stopped']} stopped early  ", "yellow"),
+            (f"{self.counts['pruned']} pruned  ", "yellow"),
             (f"{self.counts['failed']} failed", "red"),
         )
         table = Table(box=None, pad_edge=False, header_style="dim")
@@ -112,7 +115,7 @@ class SweepProgress:
                 "-" if value is None else f"{value:.4f}",
                 format_params(params),
             )
-        parts: list[Any] = [head]
+        parts: list[Any] = [head, counts]
         if self.running:
             parts.append(table)
         if self.best is not None:
@@ -184,7 +187,7 @@ class ProgressCallback(Callback):
 
     def on_trial_complete(self, iteration, trials, trial: Trial, **info):
         finished = (trial.last_result or {}).get(FINISHED_FLAG)
-        self.state.counts["completed" if finished else "stopped"] += 1
+        self.state.counts["completed" if finished else "pruned"] += 1
         self.state.running.pop(trial_label(trial), None)
         self._show(force=True)
 

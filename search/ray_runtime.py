@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 from search.settings import Settings
 
 # Seconds a joining driver retries the head's GCS (Ray's default, 20, doubles the wait of
@@ -47,9 +47,16 @@ def _env_defaults() -> None:
 
 
 def check_address(address: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, before any work, when a HOST:PORT cluster address is unreachable
-    (``ray.init`` would retry for a minute)."""
-    hostport = _resolve_auto() if address == "auto" else address.split("://", 1)[-1]
+    """Fail in seconds, before any work, when a cluster address is unreachable
+    (``ray.init`` would retry for minutes). ``auto`` is probed where ``ray.init`` would
+    look first (``RAY_ADDRESS``, then the cluster ``ray start`` recorded on this
+    machine); with neither, ``ray.init`` itself says there is no cluster."""
+    hostport = (
+        (os.environ.get("RAY_ADDRESS") or recorded_cluster()) if address == "auto" else address
+    )
+    if not hostport:
+        return
+    hostport = hostport.split("://", 1)[-1]
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"cluster.address={address}: expected auto, HOST:PORT or ray://HOST:PORT")
@@ -57,31 +64,26 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as exc:
-        where = f" ({hostport}, Ray's record of this machine's cluster)" * (address == "auto")
+        where = f" ({hostport}: RAY_ADDRESS, or the cluster ray start recorded)" * (
+            address == "auto"
+        )
         raise ConfigError(
             f"cluster.address={address}: no Ray cluster answers there{where} ({exc}); start "
             "one (ray up cluster.yaml / ray start --head) or use cluster=local"
         ) from exc
 
 
-def _resolve_auto() -> str:
-    """The HOST:PORT ``auto`` stands for, found as ``ray.init`` finds it (RAY_ADDRESS, the
-    cluster ``ray start`` recorded in /tmp/ray, a running GCS): a stale record would
-    otherwise cost ~40 s per connection attempt to a dead address."""
-    from ray._private.services import canonicalize_bootstrap_address
-
+def recorded_cluster() -> str | None:
+    """HOST:PORT of the cluster ``ray start`` last recorded on this machine, as
+    ``ray.init(address="auto")`` reads it (``ray_current_cluster`` in Ray's temp folder:
+    ``RAY_TMPDIR``, else ``TMPDIR``, else /tmp, then ``ray/``), or None. Ray's file
+    layout, not an API: listed and guarded in tests/test_private_apis.py."""
+    temp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
     try:
-        resolved = canonicalize_bootstrap_address("auto")
-    except (ConnectionError, ValueError) as exc:
-        resolved, why = None, str(exc).split("\n")[0]
-    else:
-        why = "nothing recorded"
-    if resolved is None:
-        raise ConfigError(
-            f"cluster.address=auto: no Ray cluster on this machine ({why}); give HOST:PORT, "
-            "start one (ray start --head), or use cluster=local"
-        )
-    return resolved
+        text = (Path(temp) / "ray" / "ray_current_cluster").read_text().strip()
+    except OSError:
+        return None
+    return text or None
 
 
 def check_local_gpus(gpus_per_trial: float) -> None:
@@ -139,30 +141,31 @@ def start_ray(settings: Settings) -> bool:
         )
         return True
     check_address(settings.cluster_address)
-    _use_cluster_token()
+    use_cluster_token()
     _join(settings.cluster_address, common)
     return True
 
 
-def _use_cluster_token() -> None:
+def use_cluster_token() -> None:
     """Ray turns token auth on by itself only for ``address=auto``; with HOST:PORT a
-    driver holding the token (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or
-    ``~/.ray/auth_token``) would still knock without it. Do what ``auto`` does: token
-    mode whenever a token is there and ``RAY_AUTH_MODE`` is unset (an explicit mode,
-    e.g. ``disabled``, is kept)."""
-    from ray._private.authentication import authentication_token_setup as auth
-    from ray.exceptions import AuthenticationError
+    driver holding the token would still knock without it. Do what ``auto`` does, through
+    Ray's documented variables: ``RAY_AUTH_MODE=token`` whenever a token is there
+    (``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` names, or ``~/.ray/auth_token``)
+    and ``RAY_AUTH_MODE`` is unset (an explicit mode, e.g. ``disabled``, is kept).
 
-    # Ray's announcement ("Token authentication is enabled ...") is not news here.
-    logger = logging.getLogger(auth.__name__)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        auth.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
-    except AuthenticationError as exc:  # e.g. RAY_AUTH_TOKEN_PATH names no readable file
-        raise ConfigError(f"cluster=remote: {str(exc).split('. ')[0]}; {TOKEN_HINT}") from exc
-    finally:
-        logger.setLevel(level)
+    Ray reads ``RAY_AUTH_MODE`` once, when it is imported: the CLI calls this before
+    importing Ray; from Python, ``RAY_AUTH_MODE=token`` must be set before ``import ray``
+    (the refusal says so)."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    named = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if named and not os.path.isfile(named):
+        raise ConfigError(
+            f"cluster=remote: RAY_AUTH_TOKEN_PATH={named} names no readable file; {TOKEN_HINT}"
+        )
+    token_file = named or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _join(address: str, common: dict[str, object]) -> None:
@@ -201,7 +204,13 @@ def _join_error(address: str, exc: BaseException) -> str:
         mode = os.environ.get("RAY_AUTH_MODE", "unset")
         return (
             f"cluster.address={address}: the cluster refused this machine's Ray auth token "
-            f"(RAY_AUTH_MODE={mode}): {TOKEN_HINT}"
+            f"(RAY_AUTH_MODE={mode}; from Python, set it before importing ray): {TOKEN_HINT}"
+        )
+    if "Could not find any running Ray instance" in causes:
+        return (
+            f"cluster.address={address}: no Ray cluster on this machine (none recorded by "
+            "`ray start`, RAY_ADDRESS unset); give HOST:PORT, start one (ray start --head), "
+            "or use cluster=local"
         )
     return f"cluster.address={address}: cannot join ({str(exc)[:200]})"
 

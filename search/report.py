@@ -9,8 +9,9 @@ Files (all logged to the parent run under ``report/``):
 - ``parallel_coordinates.png/.html`` params vs the objective.
 
 Importances and parallel coordinates come from Optuna's visualization module, fed with
-a study rebuilt from the records (numbers spanning more than two decades are shown on a
-log axis); the HTML versions are Plotly's interactive figures.
+the sweep's stored Optuna study (``study.storage``), so each param has the distribution
+the search space declared (log scales, steps, conditional params); the HTML versions are
+Plotly's interactive figures.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def plot_history(trials: list[TrialRecord], path: Path) -> None:
         best = y if math.isnan(best) else (pick(best, y) if not math.isnan(y) else best)
         running.append(best)
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
-    colors = {"completed": "C0", "stopped_early": "C1", "failed": "C3"}
+    colors = {"completed": "C0", "pruned": "C1", "failed": "C3"}
     for status, color in colors.items():
         pts = [(x, y) for x, y, t in zip(xs, ys, trials, strict=True) if t.status == status]
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=18, color=color, label=status)
@@ -111,54 +112,29 @@ def plot_history(trials: list[TrialRecord], path: Path) -> None:
     plt.close(fig)
 
 
-def rebuild_study(trials: list[TrialRecord]) -> Any:
-    """An in-memory Optuna study holding each scored trial with its searched params
-    (params with one value across the sweep are constants, left out)."""
+def stored_study(sweep: SweepRecord) -> tuple[Any, str | None]:
+    """The Optuna study the sweep asked, as stored (every param with its declared
+    distribution: log scales, steps, conditions), or None and why not."""
     import optuna
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
 
-    scored = _ranked(trials)
-    values: dict[str, list[Any]] = {}
-    for t in scored:
-        for k, v in t.params.items():
-            values.setdefault(k, []).append(param_value(v))
-    distributions: dict[str, Any] = {}
-    for k, vs in values.items():
-        unique = set(map(repr, vs))
-        if len(unique) < 2:
-            continue
-        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vs)
-        if numeric:
-            low, high = min(vs), max(vs)
-            log = low > 0 and high / low > 100
-            if all(isinstance(v, int) for v in vs):
-                distributions[k] = IntDistribution(int(low), int(high), log=log)
-            else:
-                distributions[k] = FloatDistribution(float(low), float(high), log=log)
-        else:
-            distributions[k] = CategoricalDistribution(sorted({str(v) for v in vs}))
+    if sweep.study is None:
+        return None, "the sweep has no stored Optuna study (a population search, or none kept)"
+    name, storage = sweep.study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    mode = _objective(trials)[1]
-    study = optuna.create_study(direction="minimize" if mode == "min" else "maximize")
-    for t in scored:
-        params, dists = {}, {}
-        for k, dist in distributions.items():
-            if k not in t.params:
-                continue  # a conditional param this trial did not have
-            v = param_value(t.params[k])
-            params[k] = str(v) if isinstance(dist, CategoricalDistribution) else v
-            dists[k] = dist
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.best))
-    return study
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except (KeyError, ValueError, ImportError, RuntimeError) as exc:
+        return None, f"Optuna study {name} cannot be read from {storage} ({exc})"
+    done = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
+    if len(done) < 2 or not any(t.params for t in done):
+        return None, "need >= 2 scored trials with searched params"
+    return study, None
 
 
-def _optuna_figures(study: Any, folder: Path) -> list[str]:
-    """Importances and parallel coordinates, PNG + HTML; returns what could not be drawn
-    (too few trials, a missing optional library) so the report says so."""
+def _optuna_figures(study: Any, folder: Path, metric: str) -> list[str]:
+    """Importances and parallel coordinates of the stored study on its first objective
+    (``metric``), PNG + HTML; returns what could not be drawn (too few trials, a missing
+    optional library) so the report says so."""
     import matplotlib.pyplot as plt
     import optuna.visualization as vis
     import optuna.visualization.matplotlib as vis_mpl
@@ -172,16 +148,23 @@ def _optuna_figures(study: Any, folder: Path) -> list[str]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ax = static(study)
+                ax = static(study, target=_first_value, target_name=metric)
                 fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
                 fig.set_size_inches(9, 5)
                 fig.tight_layout()
                 fig.savefig(folder / f"{name}.png", dpi=110)
                 plt.close(fig)
-                interactive(study).write_html(folder / f"{name}.html", include_plotlyjs="cdn")
+                interactive(study, target=_first_value, target_name=metric).write_html(
+                    folder / f"{name}.html", include_plotlyjs="cdn"
+                )
         except (ValueError, RuntimeError, ImportError, ZeroDivisionError) as exc:
             missing.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     return missing
+
+
+def _first_value(trial: Any) -> float:
+    """What the figures plot: the trial's value on the sweep's first objective."""
+    return trial.values[0]
 
 
 def build_report(sweep: SweepRecord, folder: Path, top_k: int = TOP_K) -> list[str]:
@@ -194,14 +177,11 @@ def build_report(sweep: SweepRecord, folder: Path, top_k: int = TOP_K) -> list[s
     write_leaderboard(leaderboard(sweep.trials), folder / "leaderboard.csv")
     plot_learning_curves(sweep.trials, folder / "learning_curves.png", top_k)
     plot_history(sweep.trials, folder / "optimization_history.png")
-    notes = []
-    study = rebuild_study(sweep.trials)
-    if len(study.trials) < 2 or not study.trials[0].params:
-        notes.append(
-            "param_importances, parallel_coordinates: need >= 2 scored trials with searched params"
-        )
+    study, why_not = stored_study(sweep)
+    if study is None:
+        notes = [f"param_importances, parallel_coordinates: {why_not}"]
     else:
-        notes += _optuna_figures(study, folder)
+        notes = _optuna_figures(study, folder, sweep.objective[0])
     (folder / "README.txt").write_text(
         "Sweep report: leaderboard.csv, learning_curves.png, optimization_history.png, "
         "param_importances.png/.html, parallel_coordinates.png/.html\n"

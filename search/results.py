@@ -27,8 +27,17 @@ class SweepResults:
 
     @property
     def trials(self) -> list[Any]:
-        """Tune's trial records (status, last result, config) of every segment."""
-        return [t for grid in self.grids for t in grid._experiment_analysis.trials]
+        """Tune's trial records (status, last result, config) of every segment, read
+        back from each segment's experiment folder (``ResultGrid`` holds only results)."""
+        from ray.tune import ExperimentAnalysis
+
+        return [
+            trial
+            for grid in self.grids
+            for trial in ExperimentAnalysis(
+                grid.experiment_path, storage_filesystem=grid.filesystem
+            ).trials
+        ]
 
     def get_best_result(self, metric: str, mode: str, scope: str = "all") -> Any:
         """The result with the best ``metric`` over every segment (``ResultGrid``'s own

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnn_sweep.errors import ConfigError
 from search.algorithms import SCHEDULERS, SEARCHERS
-from search.errors import ConfigError
 from search.space import SearchSpace
 
 
@@ -171,15 +171,32 @@ def _dashboard(cluster: Mapping[str, Any]) -> bool:
     """``cluster.dashboard``: Ray's dashboard needs ``ray[default]``; say so before Ray
     starts rather than fail inside ``ray.init``."""
     wanted = _flag(cluster, "dashboard", "cluster.dashboard")
-    if wanted:
-        from ray._private.utils import get_dashboard_dependency_error
-
-        if get_dashboard_dependency_error():
-            raise ConfigError(
-                "cluster.dashboard=true: Ray's dashboard needs its extra packages; "
-                "pip install 'ray[default]' (or leave cluster.dashboard=false)"
-            )
+    missing = _missing_extra("ray", "default") if wanted else []
+    if missing:
+        raise ConfigError(
+            f"cluster.dashboard=true: Ray's dashboard needs its extra packages (missing "
+            f"{', '.join(missing)}); pip install 'ray[default]' (or leave cluster.dashboard=false)"
+        )
     return wanted
+
+
+def _missing_extra(package: str, extra: str) -> list[str]:
+    """The requirements of ``package[extra]`` (as its metadata declares them) that are
+    not installed here."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    missing = []
+    for line in metadata.requires(package) or []:
+        req = Requirement(line)
+        if req.marker is None or not req.marker.evaluate({"extra": extra}):
+            continue
+        try:
+            metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            missing.append(req.name)
+    return missing
 
 
 def _host(value: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 from trainables.params import PARAMS, SELU_RULES, ParamRule, data_has
 
 Scalar = bool | int | float | str | None

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from dnn_sweep.errors import DataError
 from search.streaming import SPLITS, Streamed
-from trainables.errors import DataError
 from trainables.images import COLOR_MODES, IMAGE_SUFFIXES, image_options
 from trainables.spec import InputSpec
 from trainables.splits import TRAIN, Cutoffs

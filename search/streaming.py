@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from search.errors import ConfigError
-from trainables.errors import DataError
-from trainables.spec import ColumnSpec, DataSpec, InputSpec
+from dnn_sweep.errors import ConfigError, DataError
+from trainables.spec import ColumnSpec, DataSpec, InputSpec, digest
 from trainables.splits import TEST, TRAIN, VAL, Cutoffs
 from trainables.task import Task
 
@@ -182,6 +181,12 @@ class Streamed:
                 outputs.append(out.reshape(len(y), -1))
                 targets.append(y)
         return np.concatenate(outputs), np.concatenate(targets)
+
+    def digest(self, split: str) -> str:
+        """A digest of split ``split`` without reading it all: its row count and its
+        first rows (the split is a seeded function of the files)."""
+        first = self.rows(split).take_batch(256, batch_format="numpy")
+        return digest(str(self.counts.get(split, 0)).encode(), _numpy(first))
 
     def head(self, n: int) -> tuple[Any, np.ndarray]:
         """The first ``n`` validation rows (an input example for the logged model)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 
 # What a study records about its sweep, for a later warm start to check against.
 OBJECTIVE_ATTR = "dnn_sweep.objective"

@@ -58,9 +58,7 @@ def from_parent(run: Any, name: str, tracking_uri: str, seconds: float) -> Sweep
         name=name,
         experiment_id=run.info.experiment_id,
         parent_run_id=run.info.run_id,
-        trials={
-            k: int(metrics.get(f"trials_{k}", 0)) for k in ("completed", "stopped_early", "failed")
-        },
+        trials={k: int(metrics.get(f"trials_{k}", 0)) for k in ("completed", "pruned", "failed")},
         best_params={
             k[5:]: param_value(v) for k, v in sorted(tags.items()) if k.startswith("best.")
         },
@@ -104,7 +102,7 @@ def format_summary(s: SweepSummary) -> str:
     return "\n".join(
         [
             f"Sweep '{s.name}' done in {s.seconds:.0f} s: {sum(c.values())} trials "
-            f"({c['completed']} completed, {c['stopped_early']} stopped early, "
+            f"({c['completed']} completed, {c['pruned']} pruned, "
             f"{c['failed']} failed)",
             f"Best {s.best_trial}: {s.objective} {s.best_value:.4f} ({s.task}, "
             f"{s.mode}); {_fmt_scores(s.best_trial_test)}",

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 
 STATE_FILE = "dnn_sweep.json"
 

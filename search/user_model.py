@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 from search.space import SearchSpace
 
 

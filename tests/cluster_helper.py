@@ -31,9 +31,9 @@ def ensure_token(ray: Path) -> None:
 
 
 class RayStartCluster:
-    """Head and one worker node, each with ``cpus`` CPUs."""
+    """Head and one worker node (or the head alone), each with ``cpus`` CPUs."""
 
-    def __init__(self, cpus: int = 1, root: Path | None = None) -> None:
+    def __init__(self, cpus: int = 1, root: Path | None = None, worker: bool = True) -> None:
         self.ray = Path(sys.executable).parent / "ray"
         ensure_token(self.ray)
         self.env = {
@@ -49,10 +49,12 @@ class RayStartCluster:
             ["--head", f"--node-ip-address={HEAD_IP}", f"--port={port}"]
             + ["--include-dashboard=false", *common]
         )
-        self.worker = self._start(
-            [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
-        )
-        self.worker_id = self._node_ids()[WORKER_IP]
+        self.worker = None
+        if worker:
+            self.worker = self._start(
+                [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
+            )
+            self.worker_id = self._node_ids()[WORKER_IP]
 
     def _start(self, args: list[str]) -> subprocess.Popen:
         proc = subprocess.Popen(
@@ -88,6 +90,7 @@ class RayStartCluster:
 
     def kill_worker(self) -> None:
         """The worker node dies at once (raylet, its workers and all): no grace."""
+        assert self.worker is not None
         os.killpg(self.worker.pid, signal.SIGKILL)
         self.worker.wait()
 
@@ -95,6 +98,8 @@ class RayStartCluster:
         """Both nodes gone at once (a test cluster needs no grace: SIGTERM made the head
         linger ~30 s)."""
         for proc in (self.worker, self.head):
+            if proc is None:
+                continue
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

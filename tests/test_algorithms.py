@@ -8,8 +8,8 @@ import importlib.util
 import pytest
 from mlflow.tracking import MlflowClient
 
+from dnn_sweep.errors import ConfigError
 from search.algorithms import SCHEDULERS, SEARCHERS, make_algorithms, make_sampler
-from search.errors import ConfigError
 from search.space import SearchSpace
 from tests.helpers import trial_runs
 from trainables.task import Objective

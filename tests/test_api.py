@@ -119,7 +119,7 @@ def test_regression_table_optimizes_rmse(tmp_path):
     assert s.best_value == pytest.approx(best)  # the lowest RMSE wins
     assert parent.data.metrics["best_val_rmse"] == pytest.approx(best)
     assert s.best_trial == f"trial-{min(curves, key=lambda t: min(curves[t].values()))}"
-    stopped = [k for k in kids if k.data.tags["trial_status"] == "stopped_early"]
+    stopped = [k for k in kids if k.data.tags["trial_status"] == "pruned"]
     assert stopped, "ASHA stopped no trial"
     for k in stopped:  # ASHA cut only trials another trial beat (lower RMSE) at that epoch
         epoch = int(k.data.tags["epochs"])

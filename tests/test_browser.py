@@ -110,3 +110,19 @@ def test_parent_run_shows_system_metrics(ui, page, shots):
     body = page.inner_text("body")
     for metric in ("cpu_utilization_percentage", "system_memory_usage_megabytes"):
         assert metric in body, metric
+
+
+def test_runs_table_shows_the_parents_dataset_source_and_models(ui, page, shots):
+    """MLflow 3's runs table: the parent's Dataset (digits, per split), Source (the
+    `sweep` command) and Models (its LoggedModel, registered as acc v1) columns."""
+    url, exp_id, parent, _ = ui
+    page.goto(f"{url}/#/experiments/{exp_id}/runs")
+    page.get_by_text(parent.info.run_name, exact=True).first.wait_for()
+    page.screenshot(path=str(shots / "6-runs-table-dataset-source-models.png"), full_page=True)
+    headers = page.locator('[role="columnheader"]').all_inner_texts()
+    for column in ("Dataset", "Source", "Models"):
+        assert any(column in h for h in headers), (column, headers)
+    # the grid draws a row in parts (pinned name, scrolled columns): the parent is row 0
+    cells = " ".join(page.locator('[role="row"][row-index="0"]').all_inner_texts())
+    assert parent.info.run_name in cells and "digits" in cells and "sweep" in cells, cells
+    assert "model" in cells or "acc" in cells, cells

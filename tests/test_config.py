@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from dnn_sweep.errors import ConfigError
 from search.config import _jobs, check_command_line, compose_command_line, compose_user
-from search.errors import ConfigError
 
 SPACE = """name: mine
 params:

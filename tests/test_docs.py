@@ -1,20 +1,75 @@
-"""The README documents every hyperparameter and config group that exists."""
+"""The docs (README.md and docs/*.md) document every hyperparameter and config option,
+link only to files and headings that exist, and cite the texts by book, chapter and
+title, never by the number of a file."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pytest
+
 from tests.conftest import CONF, ROOT
-from trainables.params import docs_table
+from trainables.params import PARAMS, TABLE_MARKERS, docs_table
+
+README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "reference.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+LINK = re.compile(r"!?\[[^\]\n]*\]\(([^()\s]+)\)")
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+# A text cited by its file's number: "001", "000/003", "(004)", seeds/00...; not 0.001.
+FILE_NUMBER = re.compile(r"(?<![\w.])00[0-4](?!\w|\.\d)|seeds/00")
 
 
-def test_readme_params_table_is_current():
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("<!-- params-table:start -->") + len("<!-- params-table:start -->")
-    end = readme.index("<!-- params-table:end -->")
-    assert readme[start:end].strip() == docs_table(), "run: python -m trainables.params"
+def _prose(text: str) -> str:
+    """The text without code blocks and inline code (links there are not links)."""
+    return INLINE_CODE.sub("", FENCE.sub("", text))
 
 
-def test_readme_names_every_shipped_option():
-    readme = (ROOT / "README.md").read_text()
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces -> '-'."""
+    text = re.sub(r"[`*_]", "", heading).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in HEADING.findall(FENCE.sub("", page.read_text())):
+        slug = _slug(heading)
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def test_docs_pages_exist():
+    names = {page.name for page in PAGES[1:]}
+    assert {
+        "search-spaces.md",
+        "data.md",
+        "results.md",
+        "cluster.md",
+        "reference.md",
+        "design.md",
+        "development.md",
+    } <= names
+    readme = README.read_text()
+    for name in names:
+        assert f"(docs/{name})" in readme, f"README's Documentation list lacks docs/{name}"
+
+
+def test_reference_params_table_is_current():
+    text = REFERENCE.read_text()
+    start, end = TABLE_MARKERS
+    table = text[text.index(start) + len(start) : text.index(end)]
+    assert table.strip() == docs_table(), "run: python -m trainables.params --write"
+
+
+def test_docs_name_every_shipped_option():
+    docs = "\n".join(page.read_text() for page in PAGES)
     for group in (
         "dataset",
         "search_space",
@@ -25,11 +80,45 @@ def test_readme_names_every_shipped_option():
         "experiment",
     ):
         for option in (CONF / group).glob("*.yaml"):
-            assert f"`{option.stem}`" in readme, f"{group}={option.stem} is not documented"
+            assert f"`{option.stem}`" in docs, f"{group}={option.stem} is not documented"
 
 
 def test_every_param_is_in_exactly_one_group():
-    from trainables.params import GROUPS, PARAMS
+    from trainables.params import GROUPS
 
     grouped = [name for names in GROUPS.values() for name in names]
     assert sorted(grouped) == sorted(PARAMS)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_point_to_existing_files(page: Path):
+    broken = []
+    for target in LINK.findall(_prose(page.read_text())):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto: ...
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+            broken.append(f"{target}: no heading #{anchor} in {file.relative_to(ROOT)}")
+    assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def test_texts_are_cited_by_title_not_file_number():
+    found = []
+    for page in PAGES:
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            if FILE_NUMBER.search(line):
+                found.append(f"{page.relative_to(ROOT)}:{n}: {line.strip()[:80]}")
+    for name, rule in PARAMS.items():
+        if FILE_NUMBER.search(rule.source):
+            found.append(f"trainables/params.py {name}: source {rule.source!r}")
+    for config in sorted(CONF.rglob("*.yaml")):
+        for n, line in enumerate(config.read_text().splitlines(), 1):
+            comment = line.partition("#")[2]
+            if FILE_NUMBER.search(comment):
+                found.append(f"{config.relative_to(ROOT)}:{n}: {line.strip()[:80]}")
+    assert not found, "cite the texts by book and chapter (docs/reference.md, Sources):\n" + (
+        "\n".join(found)
+    )

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from search.report import REPORT_FILES, build_report, format_leaderboard, rebuild_study
+from search.report import REPORT_FILES, build_report, format_leaderboard, stored_study
 from tracking.runs import SweepRecord, TrialRecord, leaderboard
 
 
@@ -28,11 +28,36 @@ def record(i: int, accs: list[float], status: str = "completed", **params) -> Tr
 
 
 @pytest.fixture
-def sweep() -> SweepRecord:
+def study(tmp_path) -> tuple[str, str]:
+    """A stored Optuna study as a sweep leaves it: a log-scaled learning rate whose
+    sampled values span one decade, an int and a categorical param."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name="demo-1",
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+
+    def objective(trial):
+        lr = trial.suggest_float("learning_rate", 1e-3, 1e-2, log=True)
+        n_hidden = trial.suggest_int("n_hidden", 1, 4)
+        trial.suggest_categorical("optimizer", ["adam", "sgd"])
+        return 0.8 + 0.01 * n_hidden - 0.02 * abs(math.log10(lr) + 2.5)
+
+    study.optimize(objective, n_trials=12)
+    return "demo-1", storage
+
+
+@pytest.fixture
+def sweep(study) -> SweepRecord:
     trials = [record(i, [0.5 + 0.03 * i, 0.52 + 0.03 * i]) for i in range(8)]
     trials.append(record(8, [], status="failed"))
-    trials.append(record(9, [0.99], status="stopped_early", optimizer="adam"))
-    return SweepRecord("1", "parent", "FINISHED", {"test_accuracy": 0.91}, trials)
+    trials.append(record(9, [0.99], status="pruned", optimizer="adam"))
+    return SweepRecord("1", "parent", "FINISHED", {"test_accuracy": 0.91}, trials, study=study)
 
 
 def test_leaderboard_ranks_by_best_val_accuracy_failed_last(sweep):
@@ -43,13 +68,22 @@ def test_leaderboard_ranks_by_best_val_accuracy_failed_last(sweep):
     assert rows[0]["param.optimizer"] == "adam" and rows[1]["param.optimizer"] == ""
 
 
-def test_rebuilt_study_keeps_searched_params_only(sweep):
-    study = rebuild_study(sweep.trials)
-    assert len(study.trials) == 9  # the failed trial has no score
-    dists = study.trials[1].distributions
-    assert "activation" not in dists  # one value in the whole sweep: a constant
-    assert dists["learning_rate"].log  # spans three decades
-    assert study.best_value == pytest.approx(0.99)
+def test_the_report_reads_the_stored_study_with_its_declared_distributions(sweep):
+    """A log-scaled param stays log though its values span one decade (a study rebuilt
+    from the values would have guessed a linear axis)."""
+    study, why_not = stored_study(sweep)
+    assert why_not is None and len(study.trials) == 12
+    lr = study.trials[0].distributions["learning_rate"]
+    assert lr.log and (lr.low, lr.high) == (1e-3, 1e-2)
+    values = [t.params["learning_rate"] for t in study.trials]
+    assert max(values) / min(values) < 100
+
+
+def test_a_sweep_without_a_stored_study_says_so(sweep, tmp_path):
+    sweep.study = None
+    notes = build_report(sweep, tmp_path)
+    assert len(notes) == 1 and "no stored Optuna study" in notes[0]
+    assert (tmp_path / "leaderboard.csv").exists() and (tmp_path / "learning_curves.png").exists()
 
 
 def test_build_report_writes_every_file(sweep, tmp_path):
@@ -62,7 +96,13 @@ def test_build_report_writes_every_file(sweep, tmp_path):
 
 
 def test_report_of_a_single_trial_says_what_it_could_not_draw(tmp_path):
-    one = SweepRecord("1", "p", "FINISHED", {}, [record(0, [0.7])])
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'one.db'}"
+    optuna.create_study(study_name="one", storage=storage).optimize(
+        lambda t: t.suggest_float("x", 0, 1), n_trials=1
+    )
+    one = SweepRecord("1", "p", "FINISHED", {}, [record(0, [0.7])], study=("one", storage))
     notes = build_report(one, tmp_path)
     assert notes and "param_importances" in notes[0]
     assert "not drawn" in (tmp_path / "README.txt").read_text()
@@ -85,7 +125,7 @@ def test_text_leaderboard(sweep):
         "n_hidden",
         "optimizer",
     ]
-    assert lines[3].split()[:5] == ["1", "trial-9", "stopped_early", "1", "0.9900"]
+    assert lines[3].split()[:5] == ["1", "trial-9", "pruned", "1", "0.9900"]
     assert lines[-1].startswith("... 7 more")
 
 
@@ -105,5 +145,3 @@ def test_a_minimized_objective_ranks_lowest_first():
     rows = leaderboard(trials)
     assert [r["trial"] for r in rows] == ["trial-3", "trial-2", "trial-1", "trial-0"]
     assert rows[0]["best_val_rmse"] == 37.0 and rows[0]["epochs"] == 2
-    study = rebuild_study(trials)
-    assert study.direction.name == "MINIMIZE" and study.best_value == 37.0

@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 def test_local_ray_is_started_on_loopback(monkeypatch):
     """Local mode: Ray's node address and (if enabled) its dashboard are 127.0.0.1 unless
     the user opts in with cluster.dashboard_host. (Ray's gRPC servers still listen on all
-    interfaces whatever the node address: see README, "Safe defaults".)"""
+    interfaces whatever the node address: see docs/reference.md, "Safe defaults".)"""
     import ray
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
@@ -49,8 +49,8 @@ def test_mlflow_ui_target_binds_loopback():
 )
 def test_config_never_instantiates_a_named_python_object(key, value):
     """A Hydra-style ``_target_`` is an unknown option, refused; nothing is imported."""
+    from dnn_sweep.errors import ConfigError
     from search.algorithms import make_sampler, make_scheduler
-    from search.errors import ConfigError
 
     with pytest.raises(ConfigError, match=f"{key}._target_: unknown option"):
         if key == "searcher":
@@ -61,7 +61,7 @@ def test_config_never_instantiates_a_named_python_object(key, value):
 
 @pytest.mark.parametrize("value", ["os.system", "builtins.eval", "keras.layers.Lambda"])
 def test_activation_cannot_name_a_python_callable(value):
-    from search.errors import ConfigError
+    from dnn_sweep.errors import ConfigError
     from search.space import SearchSpace
 
     with pytest.raises(ConfigError, match="search_space.params.activation"):
@@ -69,7 +69,7 @@ def test_activation_cannot_name_a_python_callable(value):
 
 
 def test_dashboard_host_must_be_an_ip():
-    from search.errors import ConfigError
+    from dnn_sweep.errors import ConfigError
     from search.settings import _host
 
     assert _host("127.0.0.1") == "127.0.0.1" and _host("0.0.0.0") == "0.0.0.0"
@@ -78,20 +78,28 @@ def test_dashboard_host_must_be_an_ip():
 
 
 def test_dashboard_without_its_packages_is_a_config_error(monkeypatch):
-    import ray._private.utils as ray_utils
+    """The check reads ray[default]'s requirements from Ray's own metadata."""
+    from importlib import metadata
 
-    from search.errors import ConfigError
+    from dnn_sweep.errors import ConfigError
     from search.settings import _dashboard
 
     assert _dashboard({}) is False
-    monkeypatch.setattr(ray_utils, "get_dashboard_dependency_error", lambda: "no aiohttp")
-    with pytest.raises(ConfigError, match=r"cluster.dashboard=true: .*ray\[default\]"):
+    real = metadata.distribution
+
+    def without_aiohttp(name: str):
+        if name == "aiohttp":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "distribution", without_aiohttp)
+    with pytest.raises(ConfigError, match=r"cluster.dashboard=true: .*aiohttp.*ray\[default\]"):
         _dashboard({"dashboard": True})
 
 
 @pytest.mark.slow
 def test_the_readme_security_note_on_rays_ports_holds(tmp_path):
-    """README 'Safe defaults': a local sweep's Ray has no dashboard, its only listeners
+    """docs/reference.md 'Safe defaults': a local sweep's Ray has no dashboard, its only listeners
     off loopback are Ray's own gRPC services, and those refuse a client without the
     token (reached through this machine's network address, as a neighbour would)."""
     import json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 from search.settings import _tensorboard
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from dnn_sweep.errors import ConfigError
 from search.algorithms import make_sampler, make_searcher
-from search.errors import ConfigError
 from search.space import (
     CategoricalDistribution,
     Constant,

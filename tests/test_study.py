@@ -15,7 +15,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search.errors import ConfigError
+from dnn_sweep.errors import ConfigError
 from search.space import SearchSpace
 from search.study import StudyRef, open_study, warm_start_trials, warm_trials
 from tests.helpers import free_port, trial_runs

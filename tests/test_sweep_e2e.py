@@ -76,10 +76,10 @@ def test_trial_status_tells_outcomes_apart(runs):
             if c.data.tags["stop_reason"] == "max_epochs":
                 assert epochs == EPOCHS
         else:
-            assert status == "stopped_early" and c.info.status == "KILLED"
+            assert status == "pruned" and c.info.status == "KILLED"
             assert epochs < EPOCHS  # ASHA cut it
     # ASHA with reduction factor 3 over 3 epochs must cut at least one of 6 trials
-    assert any(c.data.tags["trial_status"] == "stopped_early" for c in children)
+    assert any(c.data.tags["trial_status"] == "pruned" for c in children)
 
 
 def test_parent_has_results_and_config(client, runs):
@@ -134,6 +134,39 @@ def test_registered_savedmodel_predicts_class_probabilities(client, finished_swe
     assert "models:/acc/1" in stdout and "test_accuracy" in stdout
     served = mlflow.pyfunc.load_model(f"models:/acc/{versions[0].version}")
     assert np.asarray(served.predict(x[:3])).shape == (3, 10)
+
+
+def test_mlflow3_logged_model_aliases_dataset_and_source(client, runs, finished_sweep):
+    """The model is a LoggedModel of the parent run, its version carries @champion and
+    @latest-sweep (the first version of the name), and the parent records its data
+    (three splits with digests) and where it came from."""
+    import mlflow
+
+    work, _ = finished_sweep
+    parent, _ = runs
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'acc.db'}")
+    (logged,) = mlflow.search_logged_models(
+        experiment_ids=[parent.info.experiment_id], output_format="list"
+    )
+    assert logged.source_run_id == parent.info.run_id and logged.status.to_int() == 2
+    assert [o.model_id for o in client.get_run(parent.info.run_id).outputs.model_outputs] == [
+        logged.model_id
+    ]
+    champion = client.get_model_version_by_alias("acc", "champion")
+    latest = client.get_model_version_by_alias("acc", "latest-sweep")
+    assert str(champion.version) == str(latest.version) == "1"
+    assert champion.tags["logged_model_id"] == logged.model_id
+    assert champion.tags["test.metric"] == "accuracy" and champion.tags["test.mode"] == "max"
+    assert float(champion.tags["test.value"]) == pytest.approx(parent.data.metrics["test_accuracy"])
+    loaded = mlflow.pyfunc.load_model("models:/acc@champion")
+    assert np.asarray(loaded.predict(np.zeros((2, 64), "float32"))).shape == (2, 10)
+    inputs = client.get_run(parent.info.run_id).inputs.dataset_inputs
+    splits = {i.tags[0].value: i.dataset for i in inputs}
+    assert sorted(splits) == ["test", "train", "val"]
+    assert {d.name for d in splits.values()} == {"digits"}
+    assert champion.tags["test.digest"] == splits["test"].digest
+    assert parent.data.tags["mlflow.source.name"] == "sweep"
+    assert parent.data.tags["mlflow.source.type"] == "LOCAL"
 
 
 def test_parent_holds_the_report(client, runs, tmp_path):

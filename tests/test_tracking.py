@@ -65,7 +65,7 @@ def test_outcomes_are_told_apart(recorder):
         "completed",
         "max_epochs",
     )
-    assert (b.info.status, b.data.tags["trial_status"]) == ("KILLED", "stopped_early")
+    assert (b.info.status, b.data.tags["trial_status"]) == ("KILLED", "pruned")
     assert (c.info.status, c.data.tags["trial_status"]) == ("FAILED", "failed")
     assert "worker died" in c.data.tags["error"] and c.data.params["n_hidden"] == "1"
     assert a.data.tags["tf_threads"] == "1"

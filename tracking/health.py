@@ -11,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from tracking.recorder import TrackingError
+from dnn_sweep.errors import TrackingError
 from tracking.secrets import mask
 
 # URI schemes MLflow's tracking client serves (SQLAlchemy databases with or without a

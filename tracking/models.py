@@ -23,17 +23,19 @@ SERVED_TABLE = Path(__file__).with_name("served_table.py")
 
 def keras_saver(
     model: Any, input_example: Any, output_example: Any, pip_requirements: list[str]
-) -> Callable[[str], None]:
-    """``save(path)`` writing ``model`` with MLflow's Keras flavor as a SavedModel."""
+) -> Callable[[str, Any], None]:
+    """``save(path, mlflow_model)`` writing ``model`` with MLflow's Keras flavor as a
+    SavedModel (``mlflow_model``: the LoggedModel's metadata for the MLmodel file)."""
     import mlflow
     from mlflow.models import infer_signature
 
-    def save(path: str) -> None:
+    def save(path: str, mlflow_model: Any = None) -> None:
         signature = infer_signature(input_example, output_example)
         with redirect_stdout(io.StringIO()):  # Keras' exporter prints the endpoints
             mlflow.keras.save_model(
                 model,
                 path,
+                mlflow_model=mlflow_model,
                 signature=signature,
                 save_exported_model=True,
                 pip_requirements=pip_requirements,
@@ -49,8 +51,8 @@ def table_saver(
     code: list[str],
     pip_requirements: list[str],
     input_example: Any = None,
-) -> Callable[[str], None]:
-    """``save(path)`` writing the table wrapper: ``artifacts`` (the SavedModel and its
+) -> Callable[[str, Any], None]:
+    """``save(path, mlflow_model)`` writing the table wrapper: ``artifacts`` (the SavedModel and its
     column list), ``code`` shipped beside it, a signature naming the input columns and
     the outputs. Each column is optional and of any type: a request's ints, floats,
     booleans, strings and blanks all reach the wrapper, which converts them the way
@@ -63,9 +65,10 @@ def table_saver(
     inputs = Schema([ColSpec(AnyType(), name, required=False) for name in columns])
     signature = ModelSignature(inputs, Schema([ColSpec("double", n) for n in outputs]))
 
-    def save(path: str) -> None:
+    def save(path: str, mlflow_model: Any = None) -> None:
         mlflow.pyfunc.save_model(
             path,
+            mlflow_model=mlflow_model,
             python_model=str(SERVED_TABLE),
             artifacts=artifacts,
             code_paths=code,

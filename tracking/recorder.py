@@ -8,9 +8,9 @@ explicit tracking URI: no global "active run" state shared between threads.
 from __future__ import annotations
 
 import enum
-import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +18,39 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from dnn_sweep.errors import TrackingError
+from tracking.registry import (
+    CHAMPION,
+    INPUTS_TAG,
+    LOGGED_MODEL_TAG,
+    ROUND_TAG,
+    HeldOutScore,
+    Registered,
+    log_logged_model,
+    promote,
+    register,
+    version_of,
+)
 from tracking.secrets import mask, mask_mapping
 
 # Tag telling the MLflow 3 UI that this is classic model training, not GenAI.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 MAX_PARAM_LEN = 6000
 
-# On each model version: after which set of trials (1, then +1 per resume adding trials).
-ROUND_TAG = "sweep.round"
-
-
-class TrackingError(RuntimeError):
-    """The tracking backend cannot be used (unreachable server, bad URI)."""
-
 
 class TrialOutcome(enum.Enum):
-    """How a trial ended, as the tag ``trial_status`` and the MLflow run status."""
+    """How a trial ended, as the tag ``trial_status`` and the MLflow run status: the one
+    vocabulary of tags, progress lines, the report and the README.
+
+    - ``completed``: trained to its end: ``max_epochs``, or its own early stopping by
+      patience (tag ``stop_reason`` says which);
+    - ``pruned``: cut by the scheduler (ASHA, Hyperband, median stopping) or by the end
+      of ``time_budget_s`` (Optuna's word for a trial stopped from outside);
+    - ``failed``: raised an error (tag ``error``).
+    """
 
     COMPLETED = ("completed", "FINISHED")
-    STOPPED_EARLY = ("stopped_early", "KILLED")
+    PRUNED = ("pruned", "KILLED")
     FAILED = ("failed", "FAILED")
 
     @property
@@ -80,6 +94,17 @@ def artifact_root(tracking_uri: str) -> str | None:
     if not tracking_uri.startswith(prefix):
         return None
     return (Path(tracking_uri[len(prefix) :]).resolve().parent / "mlruns").as_uri()
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """One split of a sweep's data, as MLflow records a dataset input."""
+
+    name: str
+    digest: str
+    split: str  # train / val / test: the input's context
+    rows: int
+    inputs: str  # what one row is, in words
 
 
 class SweepRecorder:
@@ -289,7 +314,7 @@ class SweepRecorder:
         error: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
-        """Close a child run with a status telling completed / stopped early / failed."""
+        """Close a child run with a status telling completed / pruned / failed."""
         run_id = self._trial_runs.pop(trial_id, None)
         if run_id is None:
             return
@@ -349,6 +374,31 @@ class SweepRecorder:
         if run_id is not None:
             self.set_tags(run_id, tags)
 
+    def log_datasets(self, datasets: list[DatasetRecord]) -> None:
+        """The data the sweep used, as dataset inputs of the parent run (the UI's
+        Dataset column): one per split, with its digest and row count."""
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        assert self.parent_run_id is not None
+        inputs = [
+            DatasetInput(
+                Dataset(
+                    name=d.name,
+                    digest=d.digest,
+                    source_type="local",
+                    source=json.dumps({"dataset": d.name}),
+                    schema=json.dumps({"inputs": d.inputs}),
+                    profile=json.dumps({"num_rows": d.rows}),
+                ),
+                tags=[InputTag(MLFLOW_DATASET_CONTEXT, d.split)],
+            )
+            for d in datasets
+        ]
+        self.client.log_inputs(self.parent_run_id, datasets=inputs)
+
     # -- low level --------------------------------------------------------------------
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(str(k), _param_value(v)) for k, v in params.items()]
@@ -397,49 +447,42 @@ class SweepRecorder:
         self.client.log_text(run_id, mask(text), artifact_file)
 
     def log_model(
-        self, save: Callable[[str], None], registered_model: str, round_: int = 1
-    ) -> tuple[str, str]:
-        """Log an MLflow model to the parent run (``model/``, or ``model-round-N/`` for the
-        final phase after the Nth set of trials) and register it as a new version of
-        ``registered_model`` (the version this parent registered for that round already,
-        if any: a resumed final phase); ``save(path)`` writes the model folder (see
-        ``tracking.models``). All through this recorder's client, so no process-wide
-        MLflow state is touched. Returns (model URI, registered version)."""
-        assert self.parent_run_id is not None
-        from mlflow.exceptions import MlflowException
-
-        existing = self._registered_version(registered_model, round_)
-        if existing is not None:  # registered by a run of this step a kill interrupted
-            return f"models:/{registered_model}/{existing}", existing
-        folder = "model" if round_ == 1 else f"model-round-{round_}"
-        with tempfile.TemporaryDirectory(prefix="dnn-sweep-model-") as tmp:
-            path = str(Path(tmp) / "model")
-            save(path)
-            self.client.log_artifacts(self.parent_run_id, path, folder)
-        source = f"{self.client.get_run(self.parent_run_id).info.artifact_uri}/{folder}"
-        try:
-            self.client.create_registered_model(registered_model)
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        version = self.client.create_model_version(
-            registered_model, source, run_id=self.parent_run_id, tags={ROUND_TAG: str(round_)}
-        ).version
-        return f"models:/{registered_model}/{version}", str(version)
-
-    def _registered_version(self, registered_model: str, round_: int) -> str | None:
-        """The version of ``registered_model`` this sweep's parent run already registered
-        for round ``round_``."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            versions = self.client.search_model_versions(
-                f"name = '{registered_model}' and run_id = '{self.parent_run_id}'"
-            )
-        except MlflowException:  # no such registered model yet
-            return None
-        mine = [v for v in versions if v.tags.get(ROUND_TAG, "1") == str(round_)]
-        return str(mine[0].version) if mine else None
+        self,
+        save: Callable[[str, Any], None],
+        registered_model: str,
+        round_: int = 1,
+        inputs_digest: str | None = None,
+        score: HeldOutScore | None = None,
+    ) -> Registered:
+        """Log the sweep's model as a LoggedModel of the parent run (``model``, or
+        ``model-round-N`` for the final phase after the Nth set of trials), register it
+        as a new version of ``registered_model`` and move its aliases (see
+        ``tracking.registry``); ``save(path, mlflow_model)`` writes the model folder (see
+        ``tracking.models``). A resumed final phase finds the version this parent
+        registered for that round already. All through this recorder's client, so no
+        process-wide MLflow state is touched."""
+        run_id = self.parent_run_id
+        assert run_id is not None
+        version = version_of(self.client, registered_model, run_id, round_)
+        if version is None:
+            name = "model" if round_ == 1 else f"model-round-{round_}"
+            tags = {ROUND_TAG: str(round_), **(score.tags() if score else {})}
+            if inputs_digest:
+                tags[INPUTS_TAG] = inputs_digest
+            logged = log_logged_model(self.client, run_id, name, save, tags)
+            number = register(self.client, registered_model, logged, tags)
+            version = self.client.get_model_version(registered_model, number)
+        note = version.tags.get("champion.decision") or promote(
+            self.client, registered_model, str(version.version), score
+        )
+        champion = self.client.get_model_version_by_alias(registered_model, CHAMPION)
+        return Registered(
+            uri=f"models:/{registered_model}/{version.version}",
+            version=str(version.version),
+            model_id=version.tags.get(LOGGED_MODEL_TAG, ""),
+            champion=str(champion.version) == str(version.version),
+            note=note,
+        )
 
 
 def latest_lr_suggestion(tracking_uri: str, experiment: str) -> float | None:

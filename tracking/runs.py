@@ -14,7 +14,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from tracking.recorder import TrackingError
+from dnn_sweep.errors import TrackingError
 
 # Learning curves read back per trial (step = epoch), besides the objective's.
 CURVES = ("val_loss", "loss")
@@ -30,7 +30,7 @@ class TrialRecord:
 
     run_id: str
     name: str
-    status: str  # trial_status tag: completed / stopped_early / failed / ...
+    status: str  # trial_status tag: completed / pruned / failed / ...
     params: dict[str, str]
     started: float  # seconds since the epoch
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
@@ -66,6 +66,8 @@ class SweepRecord:
     objective: tuple[str, str] = DEFAULT_OBJECTIVE
     # The final phase's re-check table (recheck/table.csv), one dict per config; [] if none.
     recheck: list[dict[str, str]] = field(default_factory=list)
+    # The stored Optuna study the sweep asked: (study name, RDB storage URL), or None.
+    study: tuple[str, str] | None = None
 
 
 def load_sweep(
@@ -117,7 +119,13 @@ def load_sweep(
         trials=trials,
         objective=objective,
         recheck=_recheck_table(client, parent.info.run_id),
+        study=_study(parent.data.params),
     )
+
+
+def _study(params: dict[str, str]) -> tuple[str, str] | None:
+    name, storage = params.get("study.name"), params.get("study.storage")
+    return (name, storage) if name and storage else None
 
 
 def _recheck_table(client: MlflowClient, run_id: str) -> list[dict[str, str]]:

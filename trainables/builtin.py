@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainables.errors import DataError
+from dnn_sweep.errors import DataError
 from trainables.options import known_options
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from dnn_sweep.errors import DataError
 from trainables import builtin
-from trainables.errors import DataError
-from trainables.spec import DataSpec, InputSpec
+from trainables.spec import DataSpec, InputSpec, digest
 from trainables.splits import SplitError, random_keys, resolve_size, split_rows
 from trainables.task import Task, encode_target, infer_task, with_target_stats
 
@@ -90,6 +90,10 @@ class Dataset:
             "y": np.concatenate([self.y_train, self.y_val]),
             "batch_size": batch_size,
         }
+
+    def digest(self, split: str) -> str:
+        """A digest of split ``split``'s rows and targets (``train``, ``val``, ``test``)."""
+        return digest(getattr(self, f"x_{split}"), getattr(self, f"y_{split}"))
 
     def head(self, n: int) -> tuple[Any, np.ndarray]:
         """The first ``n`` validation rows (an input example for the logged model)."""

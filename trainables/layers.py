@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from trainables.private_apis import variable_index
+
 
 @keras.saving.register_keras_serializable(package="dnn_sweep")
 class RReLU(keras.layers.Layer):
@@ -67,7 +69,7 @@ class ScheduledMomentumSGD(keras.optimizers.SGD):
             return super().update_step(gradient, variable, learning_rate)
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
-        m = self.momentums[self._get_variable_index(variable)]
+        m = self.momentums[variable_index(self, variable)]
         momentum = ops.cast(self.momentum_schedule(self.iterations), variable.dtype)
         step = ops.subtract(ops.multiply(m, momentum), ops.multiply(gradient, learning_rate))
         self.assign(m, step)

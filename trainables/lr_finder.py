@@ -1,4 +1,4 @@
-"""The learning-rate finder (001): grow the rate exponentially, watch the loss.
+"""The learning-rate finder (HOML 2e ch. 10): grow the rate exponentially, watch the loss.
 
 Train a fresh model for ``iterations`` mini-batches while the learning rate grows from
 ``min_lr`` to ``max_lr`` by a constant factor per step ((max/min)^(1/iterations)), record

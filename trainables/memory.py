@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainables.errors import DataError
+from dnn_sweep.errors import DataError
 
 if TYPE_CHECKING:
     from trainables.data import Loaded

@@ -74,7 +74,7 @@ def _hidden(p: dict[str, Any], ctx: BuildContext, x: Any) -> Any:
     for i, units in enumerate(hidden_units(p)):
         x = keras.layers.Dense(
             units,
-            use_bias=p["batch_norm"] != "before",  # BN's beta replaces the bias (001)
+            use_bias=p["batch_norm"] != "before",  # BN's beta replaces the bias (HOML 2e ch. 11)
             kernel_initializer=init(p, ctx.seed + i),
             kernel_regularizer=reg,
             kernel_constraint=keras.constraints.MaxNorm(p["max_norm"], axis=0)

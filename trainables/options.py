@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from trainables.errors import DataError
+from dnn_sweep.errors import DataError
 
 
 def known_options(options: dict[str, Any], allowed: Iterable[str], dataset: str) -> None:

@@ -35,7 +35,7 @@ class _Positive:
 
 POSITIVE = _Positive()
 
-# Table 11-4 (001): what a self-normalizing (SELU) net needs. Choosing selu forces these.
+# HOML 2e ch. 11, Table 11-4: what a self-normalizing (SELU) net needs. Choosing selu forces these.
 SELU_RULES: dict[str, Any] = {
     "initializer": "lecun_normal",
     "batch_norm": "none",
@@ -54,14 +54,14 @@ class ParamRule:
 
     Attributes:
         kind: ``int``, ``float``, ``bool``, ``choice`` or ``floats`` (a fixed list).
-        doc: one line for error messages and the README table.
+        doc: one line for error messages and the docs table (docs/reference.md).
         default: the value used when a space leaves the param out.
         minimum / maximum: inclusive bounds; ``above`` / ``below``: exclusive bounds.
         choices: allowed names for ``choice`` params.
         per_layer: whether the param may take one value per hidden layer.
         applies: alternatives ``(param, values)``; the param has an effect only when at
             least one holds (e.g. ``momentum`` only for momentum optimizers).
-        source: where the seed texts discuss it (README table).
+        source: where the course texts discuss it (docs table).
         needs: what the data must be for the param to have an effect: ``regression``
             (the task) or ``categorical`` (a table with categorical columns); empty for
             any data.
@@ -134,7 +134,7 @@ PARAMS: dict[str, ParamRule] = {
         "int",
         "hidden Dense layers (0 = softmax regression)",
         2,
-        "004 Keras Tuner space; 001 'Number of Hidden Layers'",
+        "18AI81 course text, Keras Tuner and 'Number of Hidden Layers'",
         minimum=0,
         maximum=100,
     ),
@@ -142,7 +142,7 @@ PARAMS: dict[str, ParamRule] = {
         "int",
         "units per hidden layer; per_layer allowed",
         100,
-        "004 Keras Tuner space; 001 'Number of Neurons per Hidden Layer'",
+        "18AI81 course text, Keras Tuner and 'Number of Neurons per Hidden Layer'",
         minimum=1,
         per_layer=True,
     ),
@@ -152,14 +152,14 @@ PARAMS: dict[str, ParamRule] = {
         "shrinking linearly (300-200-100); first_bigger: first layer x "
         "first_layer_factor",
         "uniform",
-        "001 neurons per layer",
+        "HOML 2e ch. 10, Number of Neurons per Hidden Layer",
         choices=("uniform", "pyramid", "first_bigger"),
     ),
     "first_layer_factor": _rule(
         "float",
         "first layer size / n_neurons",
         2.0,
-        "001 'a bigger first layer'",
+        "HOML 2e ch. 10, 'make the first hidden layer bigger'",
         minimum=1.0,
         applies=_when("layer_shape", "first_bigger"),
     ),
@@ -169,7 +169,7 @@ PARAMS: dict[str, ParamRule] = {
         "for tables); standardize: per-feature mean 0 / std 1 (training set); none; "
         "auto: scale for pixels, standardize for other data",
         "auto",
-        "001 'standardize inputs' (SELU); 004 scaling",
+        "HOML 2e ch. 11, SELU 'standardized' inputs; 18AI81 course text, scaling",
         choices=("auto", "scale", "standardize", "none"),
     ),
     "categorical_encoding": _rule(
@@ -194,7 +194,7 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "regression: mse, or huber (less sensitive to outliers); on the standardized target",
         "mse",
-        "000 Huber loss",
+        "Keras Huber loss (not in the texts)",
         choices=("mse", "huber"),
         needs="regression",
     ),
@@ -212,14 +212,14 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "hidden-layer kernel initializer",
         "glorot_uniform",
-        "001 Table 11-1; 000/003 section 1.1",
+        "HOML 2e ch. 11, Table 11-1; HOML 1e ch. 11, Xavier and He Initialization",
         choices=tuple(INITIALIZERS),
     ),
     "init_scale": _rule(
         "float",
         "variance_scaling scale (2 = He)",
         2.0,
-        "001 VarianceScaling(scale=2., mode='fan_avg')",
+        "HOML 2e ch. 11, VarianceScaling(scale=2., mode='fan_avg')",
         above=0.0,
         applies=_when("initializer", "variance_scaling"),
     ),
@@ -227,7 +227,7 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "variance_scaling fan mode",
         "fan_avg",
-        "001 He init on fan_avg; 000 mode FAN_IN/FAN_AVG",
+        "HOML 2e ch. 11, He init on fan_avg; HOML 1e ch. 11, mode FAN_IN/FAN_AVG",
         choices=("fan_in", "fan_avg", "fan_out"),
         applies=_when("initializer", "variance_scaling"),
     ),
@@ -235,7 +235,7 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "variance_scaling distribution",
         "uniform",
-        "001 distribution='uniform'",
+        "HOML 2e ch. 11, distribution='uniform'",
         choices=("uniform", "truncated_normal", "untruncated_normal"),
         applies=_when("initializer", "variance_scaling"),
     ),
@@ -244,14 +244,14 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "hidden-layer activation",
         "relu",
-        "001 activations; 000 Table/section 1.2",
+        "HOML 1e and 2e ch. 11, Nonsaturating Activation Functions",
         choices=tuple(ACTIVATIONS),
     ),
     "leaky_relu_alpha": _rule(
         "float",
         "leaky_relu negative slope (Keras layer: 0.3)",
         0.01,
-        "000 'alpha typically 0.01'; 001 LeakyReLU(alpha=0.2)",
+        "HOML 1e ch. 11, 'typically set to 0.01'; HOML 2e ch. 11, LeakyReLU(alpha=0.2)",
         minimum=0.0,
         below=1.0,
         applies=_when("activation", "leaky_relu"),
@@ -260,7 +260,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "elu alpha",
         1.0,
-        "000 Eq. 11-2, 'alpha usually 1'",
+        "HOML 1e ch. 11, Equation 11-2 (ELU; alpha 1)",
         above=0.0,
         applies=_when("activation", "elu"),
     ),
@@ -268,7 +268,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "rrelu: lowest random slope in training",
         1 / 8,
-        "000 RReLU (Xu et al. 2015: slope 1/U(3, 8))",
+        "HOML 1e ch. 11, RReLU (Xu et al. 2015: slope 1/U(3, 8))",
         minimum=0.0,
         below=1.0,
         applies=_when("activation", "rrelu"),
@@ -277,7 +277,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "rrelu: highest random slope (inference: the mean)",
         1 / 3,
-        "000 RReLU",
+        "HOML 1e ch. 11, RReLU",
         minimum=0.0,
         below=1.0,
         applies=_when("activation", "rrelu"),
@@ -287,17 +287,20 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "BN on hidden layers: none, before or after the activation (before drops the Dense bias)",
         "none",
-        "001 Batch Normalization",
+        "HOML 2e ch. 11, Batch Normalization",
         choices=("none", *BN_ON),
     ),
     "input_bn": _rule(
-        "bool", "BN as the first layer (on the inputs)", False, "001 BN as the first layer"
+        "bool",
+        "BN as the first layer (on the inputs)",
+        False,
+        "HOML 2e ch. 11, BN as the first layer",
     ),
     "bn_momentum": _rule(
         "float",
         "BN moving-average momentum (Keras: 0.99)",
         0.9,
-        "001 momentum 0.9/0.99/0.999",
+        "HOML 2e ch. 11, BN momentum 0.9/0.99/0.999",
         above=0.0,
         below=1.0,
         applies=(("batch_norm", BN_ON), ("input_bn", (True,))),
@@ -315,21 +318,21 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "l1 penalty on hidden and output kernels (not biases)",
         0.0,
-        "000 section 1.10 (scale 0.001); 001 l1/l1_l2",
+        "HOML 1e ch. 11, ℓ1 and ℓ2 Regularization (scale 0.001); HOML 2e ch. 11, l1_l2",
         minimum=0.0,
     ),
     "l2": _rule(
         "float",
         "l2 penalty on hidden and output kernels (not biases)",
         0.0,
-        "001 keras.regularizers.l2(0.01)",
+        "HOML 2e ch. 11, keras.regularizers.l2(0.01)",
         minimum=0.0,
     ),
     "dropout": _rule(
         "float",
         "dropout rate after each hidden layer",
         0.0,
-        "000 section 1.10 (p typically 0.5); 001 10-50%",
+        "HOML 1e ch. 11, Dropout (p typically 50%); HOML 2e ch. 11, 10-50%",
         minimum=0.0,
         below=1.0,
     ),
@@ -337,7 +340,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "dropout rate on the inputs",
         0.0,
-        "000 'input neurons included'",
+        "HOML 1e ch. 11, Dropout ('including the input neurons')",
         minimum=0.0,
         below=1.0,
     ),
@@ -345,28 +348,28 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "standard Dropout or AlphaDropout (for SELU)",
         "standard",
-        "001 'With SELU use AlphaDropout'",
+        "HOML 2e ch. 11, alpha dropout for SELU nets",
         choices=("standard", "alpha"),
     ),
     "max_norm": _rule(
         "float",
         "max-norm of each neuron's incoming weights (0 = off; Keras: 2)",
         0.0,
-        "000 section 1.10 (r = 1.0); 001 max_norm(1.)",
+        "HOML 1e ch. 11, Max-Norm Regularization (r = 1.0); HOML 2e ch. 11, max_norm(1.)",
         minimum=0.0,
     ),
     "patience": _rule(
         "int",
         "early stopping: epochs without val_loss improvement (0 = off)",
         0,
-        "000 section 1.10; 004 EarlyStopping",
+        "HOML 1e ch. 11, Early Stopping; 18AI81 course text, EarlyStopping",
         minimum=0,
     ),
     "restore_best_weights": _rule(
         "bool",
         "early stopping restores the best epoch's weights",
         True,
-        "004 EarlyStopping(restore_best_weights=True)",
+        "18AI81 course text, EarlyStopping(restore_best_weights=True)",
         applies=(("patience", POSITIVE),),
     ),
     # -- gradient clipping --------------------------------------------------------------
@@ -374,21 +377,21 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "clip each gradient component to [-v, v] (0 = off)",
         0.0,
-        "001 SGD(clipvalue=1.0)",
+        "HOML 2e ch. 11, Gradient Clipping: SGD(clipvalue=1.0)",
         minimum=0.0,
     ),
     "clipnorm": _rule(
         "float",
         "rescale each gradient tensor to this l2 norm (0 = off)",
         0.0,
-        "001 clipnorm=1.0",
+        "HOML 2e ch. 11, Gradient Clipping: clipnorm=1.0",
         minimum=0.0,
     ),
     "global_clipnorm": _rule(
         "float",
         "rescale all gradients to this global norm (0 = off)",
         0.0,
-        "Pascanu et al. 2013 (000 clipping)",
+        "Pascanu et al. 2013 (HOML 1e ch. 11, Gradient Clipping)",
         minimum=0.0,
     ),
     # -- optimizer ----------------------------------------------------------------------
@@ -396,24 +399,24 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "optimizer (momentum = SGD+0.9 momentum, nesterov = SGD+0.9 Nesterov)",
         "adam",
-        "001 Table 11-2; 000 section 1.7",
+        "HOML 2e ch. 11, Table 11-2; HOML 1e ch. 11, Faster Optimizers",
         choices=tuple(OPTIMIZERS),
     ),
     "learning_rate": _rule(
         "float",
         "learning rate (1cycle: the peak rate)",
         1e-3,
-        "001 'the most important hyperparameter'",
+        "HOML 2e ch. 10, Learning rate ('the most important hyperparameter')",
         above=0.0,
     ),
     "batch_size": _rule(
-        "int", "mini-batch size", 32, "001 'Batch size' (32 a good default)", minimum=1
+        "int", "mini-batch size", 32, "HOML 2e ch. 10, Batch size (32 or less)", minimum=1
     ),
     "momentum": _rule(
         "float",
         "momentum (sgd 0, momentum/nesterov 0.9, rmsprop 0)",
         None,
-        "000 Eq. 11-4, beta = 0.9",
+        "HOML 1e ch. 11, Equation 11-4 (beta = 0.9)",
         minimum=0.0,
         below=1.0,
         applies=_when("optimizer", *MOMENTUM_OPTIMIZERS),
@@ -422,14 +425,14 @@ PARAMS: dict[str, ParamRule] = {
         "bool",
         "Nesterov momentum for sgd",
         False,
-        "000 Eq. 11-5",
+        "HOML 1e ch. 11, Equation 11-5",
         applies=_when("optimizer", "sgd"),
     ),
     "rho": _rule(
         "float",
         "rmsprop decay",
         0.9,
-        "000 Eq. 11-7, decay 0.9",
+        "HOML 1e ch. 11, Equation 11-7 (decay 0.9)",
         above=0.0,
         below=1.0,
         applies=_when("optimizer", "rmsprop"),
@@ -438,7 +441,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "Adam-family first-moment decay",
         0.9,
-        "000 Eq. 11-8",
+        "HOML 1e ch. 11, Equation 11-8",
         above=0.0,
         below=1.0,
         applies=_when("optimizer", *ADAM_FAMILY),
@@ -447,7 +450,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "Adam-family second-moment decay",
         0.999,
-        "000 Eq. 11-8",
+        "HOML 1e ch. 11, Equation 11-8",
         above=0.0,
         below=1.0,
         applies=_when("optimizer", *ADAM_FAMILY),
@@ -456,7 +459,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "numerical epsilon (Adam family 1e-8, adagrad/rmsprop 1e-10; Keras: 1e-7)",
         None,
-        "000 Eq. 11-6..11-8",
+        "HOML 1e ch. 11, Equations 11-6 to 11-8",
         above=0.0,
         applies=_when("optimizer", *EPSILON_OPTIMIZERS),
     ),
@@ -464,7 +467,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "adamw decoupled weight decay",
         0.004,
-        "004 AdamW",
+        "18AI81 course text, AdamW",
         minimum=0.0,
         applies=_when("optimizer", "adamw"),
     ),
@@ -473,14 +476,14 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "learning-rate schedule",
         "constant",
-        "001 'Learning Rate Scheduling'; 000 section 1.9",
+        "HOML 1e and 2e ch. 11, Learning Rate Scheduling",
         choices=tuple(SCHEDULES),
     ),
     "decay_epochs": _rule(
         "float",
         "power: s; exponential: epochs per 10x drop",
         20.0,
-        "001 power/exponential (s = 20 epochs)",
+        "HOML 2e ch. 11, power/exponential (s = 20 epochs)",
         above=0.0,
         applies=_when("lr_schedule", "power", "exponential"),
     ),
@@ -488,7 +491,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "power schedule exponent c",
         1.0,
-        "001 'c usually 1'",
+        "HOML 2e ch. 11, power scheduling ('c typically 1')",
         above=0.0,
         applies=_when("lr_schedule", "power"),
     ),
@@ -496,7 +499,7 @@ PARAMS: dict[str, ParamRule] = {
         "floats",
         "piecewise: epochs where the rate changes",
         [5.0, 15.0],
-        "001 piecewise (epochs 5 and 15)",
+        "HOML 2e ch. 11, piecewise (epochs 5 and 15)",
         minimum=0.0,
         applies=_when("lr_schedule", "piecewise"),
     ),
@@ -504,7 +507,7 @@ PARAMS: dict[str, ParamRule] = {
         "floats",
         "piecewise: rate multipliers, one more than boundaries",
         [1.0, 0.5, 0.1],
-        "001 0.01 / 0.005 / 0.001",
+        "HOML 2e ch. 11, piecewise 0.01 / 0.005 / 0.001",
         above=0.0,
         applies=_when("lr_schedule", "piecewise"),
     ),
@@ -512,7 +515,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "performance: multiply the rate by this on a plateau",
         0.5,
-        "001 ReduceLROnPlateau(factor=0.5)",
+        "HOML 2e ch. 11, ReduceLROnPlateau(factor=0.5)",
         above=0.0,
         below=1.0,
         applies=_when("lr_schedule", "performance"),
@@ -521,7 +524,7 @@ PARAMS: dict[str, ParamRule] = {
         "int",
         "performance: epochs without val_loss progress",
         5,
-        "001 ReduceLROnPlateau(patience=5)",
+        "HOML 2e ch. 11, ReduceLROnPlateau(patience=5)",
         minimum=1,
         applies=_when("lr_schedule", "performance"),
     ),
@@ -529,7 +532,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "cosine: linear warm-up epochs",
         1.0,
-        "001 large batches 'with learning-rate warm-up'",
+        "HOML 2e ch. 10, Batch size ('learning rate warmup')",
         minimum=0.0,
         applies=_when("lr_schedule", "cosine"),
     ),
@@ -545,7 +548,7 @@ PARAMS: dict[str, ParamRule] = {
 }
 
 
-# The option groups of the README table, in the order of the seed chapters.
+# The option groups of the docs table, in the order of the seed chapters.
 GROUPS: dict[str, tuple[str, ...]] = {
     "architecture": ("n_hidden", "n_neurons", "layer_shape", "first_layer_factor", "input_norm"),
     "tables and tasks": (
@@ -679,7 +682,7 @@ def _fmt(value: Any) -> str:
 
 
 def docs_table() -> str:
-    """The README's table of every hyperparameter (kept in sync by a test)."""
+    """docs/reference.md's table of every hyperparameter (kept in sync by a test)."""
     rows = [
         "| group | param | values | default | has an effect when | what | source in the texts |",
         "|---|---|---|---|---|---|---|",
@@ -701,5 +704,26 @@ def docs_table() -> str:
     return "\n".join(rows)
 
 
+DOCS_PAGE = "docs/reference.md"  # holds the table, between these markers
+TABLE_MARKERS = ("<!-- params-table:start -->", "<!-- params-table:end -->")
+
+
+def write_docs_table(page: str | None = None) -> None:
+    """Replace the table between the markers of ``page`` (default: the repository's
+    docs/reference.md) with :func:`docs_table`."""
+    from pathlib import Path
+
+    path = Path(page) if page else Path(__file__).resolve().parents[1] / DOCS_PAGE
+    start, end = TABLE_MARKERS
+    head, rest = path.read_text().split(start, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{start}\n{docs_table()}\n{end}{tail}")
+
+
 if __name__ == "__main__":
-    print(docs_table())
+    import sys
+
+    if sys.argv[1:] == ["--write"]:  # python -m trainables.params --write
+        write_docs_table()
+    else:
+        print(docs_table())

@@ -123,7 +123,7 @@ def build_schedule(
         return Schedule(lr)
     if name == "power":
         return Schedule(PowerDecay(lr, p["decay_epochs"] * spe, p["power_c"]))
-    if name == "exponential":  # lr0 * 0.1^(t/s): a 10x drop every decay_epochs (001)
+    if name == "exponential":  # lr0 * 0.1^(t/s): a 10x drop every decay_epochs (HOML 2e ch. 11)
         return Schedule(
             keras.optimizers.schedules.ExponentialDecay(
                 lr, decay_steps=p["decay_epochs"] * spe, decay_rate=0.1

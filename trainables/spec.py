@@ -8,8 +8,11 @@ baked into the model's own preprocessing layers, so the exported model takes raw
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +95,12 @@ class InputSpec:
             return f"table of {len(self.columns) - n_cat} numeric + {n_cat} categorical columns"
         return f"{self.kind} {'x'.join(map(str, self.shape))}"
 
+    def schema_digest(self) -> str:
+        """What a served model takes (kind, shape or column names and kinds), as a
+        digest: versions of one registered model must all agree on it."""
+        columns = [(c.name, c.kind) for c in self.columns]
+        return digest(json.dumps([self.kind, list(self.shape), columns]).encode())
+
 
 @dataclass(frozen=True, eq=False)
 class DataSpec:
@@ -101,6 +110,29 @@ class DataSpec:
     task: Task
     name: str = "data"
     sizes: dict[str, int] = field(default_factory=dict)
+
+
+def digest(*parts: Any) -> str:
+    """A short content digest (12 hex digits) of bytes, arrays, or dicts of arrays (a
+    table's columns, by key): how MLflow's dataset inputs and the registry's test-set
+    comparison tell data apart."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, dict):
+            for key in sorted(part):
+                h.update(str(key).encode())
+                h.update(digest(part[key]).encode())
+        elif isinstance(part, bytes):
+            h.update(part)
+        else:
+            array = np.ascontiguousarray(part)
+            if array.dtype == object:  # strings and blanks: hash the values, not pointers
+                import pandas as pd
+
+                array = pd.util.hash_array(array.ravel())
+            h.update(f"{array.dtype}{array.shape}".encode())
+            h.update(array.tobytes())
+    return h.hexdigest()[:12]
 
 
 def input_key(name: str, taken: set[str]) -> str:

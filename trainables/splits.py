@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainables.errors import DataError
+from dnn_sweep.errors import DataError
 
 TRAIN, VAL, TEST = 0, 1, 2
 _HASH_KEY = "dnn-sweep-split"  # + seed, 16 characters for pandas' hash

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainables.errors import DataError
+from dnn_sweep.errors import DataError
 from trainables.rows import CATEGORICAL, NUMERIC, to_inputs
 from trainables.spec import ColumnSpec
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainables.errors import DataError
+from dnn_sweep.errors import DataError
 from trainables.options import known_options, path_option
 from trainables.rows import CATEGORICAL, NUMERIC, as_frame, column_values, to_inputs
 from trainables.spec import ColumnSpec, InputSpec, input_key

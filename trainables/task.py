@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainables.errors import DataError
+from dnn_sweep.errors import DataError
 
 TASKS = ("multiclass", "binary", "regression", "multilabel")
 

@@ -12,6 +12,7 @@ import keras
 
 from trainables.model import BuildContext, build_model, compile_model
 from trainables.params import known_params, resolve
+from trainables.private_apis import custom_gradients, forget_custom_gradients
 from trainables.schedules import build_schedule
 from trainables.spec import DataSpec
 from trainables.task import Objective
@@ -101,28 +102,6 @@ class _EpochReporter(keras.callbacks.Callback):
             self.best = metrics[self._objective.metric]
         last = bool(self.model.stop_training) or epoch + 1 >= self._max_epochs
         self._hook(epoch + 1, metrics, self.model, last)
-
-
-def _custom_gradients() -> set[str]:
-    from tensorflow.python.framework import ops
-
-    return {k for k in ops.gradient_registry._registry if k.startswith("CustomGradient-")}
-
-
-def _forget_custom_gradients(before: set[str]) -> None:
-    """Drop the gradient functions this run's tracing registered.
-
-    Each trace of Keras' train step registers ``tf.custom_gradient`` functions (from
-    ``tf.distribute``'s ``all_reduce``) in TensorFlow's global gradient registry, and they
-    keep that trace's whole FuncGraph alive: a reused worker grew by ~11.7k Python objects
-    and ~8 ms of set-up per trial. The run's model and graphs are gone after ``train``,
-    so nothing can ask for these gradients again.
-    """
-    from tensorflow.python.framework import ops
-
-    registry = ops.gradient_registry._registry
-    for key in [k for k in registry if k.startswith("CustomGradient-") and k not in before]:
-        registry.pop(key, None)
 
 
 def build_context(spec: DataSpec, batch_size: int, epochs: int, seed: int) -> BuildContext:
@@ -244,7 +223,7 @@ def train(
     """
     p = resolve(known_params(params) if builder else params)
     keras.backend.clear_session(free_memory=True)
-    registered = _custom_gradients()
+    registered = custom_gradients()
     keras.utils.set_random_seed(seed)
     ctx = build_context(data.spec, p["batch_size"], max_epochs, seed)
     model = _starting_model(params, ctx, builder, resume_from, rebuild)
@@ -259,7 +238,7 @@ def train(
             verbose=0,
         )
     finally:
-        _forget_custom_gradients(registered)
+        forget_custom_gradients(registered)
     return TrainResult(
         epochs=reporter.epochs,
         best=reporter.best,
@@ -286,7 +265,7 @@ def refit(
     """
     p = resolve(known_params(params) if builder else params)
     keras.backend.clear_session(free_memory=True)
-    registered = _custom_gradients()
+    registered = custom_gradients()
     keras.utils.set_random_seed(seed)
     sizes = data.spec.sizes
     spec = replace(data.spec, sizes={**sizes, "train": sizes["train"] + sizes["val"]})
@@ -301,7 +280,7 @@ def refit(
             verbose=0,
         )
     finally:
-        _forget_custom_gradients(registered)
+        forget_custom_gradients(registered)
     losses = [float(v) for v in history.history.get("loss", [])]
     if not all(math.isfinite(v) for v in losses):
         raise DivergedError(f"the refit's loss diverged: {losses}")

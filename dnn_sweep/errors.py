@@ -1,0 +1,29 @@
+"""Every error dnn-sweep reports in one line, in one module.
+
+``UserError`` and its kinds are bad input: the message names the offending config key or
+file and what is allowed, the command prints it as one line and exits 2, before any
+trial starts. ``NoResultError`` is a sweep that ran but kept nothing (exit 1). The
+search, model and tracking sides all raise these; none defines its own.
+"""
+
+
+class UserError(Exception):
+    """Bad input, found before any trial starts (exit 2)."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config value is invalid. The message names the key and what is allowed."""
+
+
+class DataError(UserError, ValueError):
+    """A dataset file is missing or malformed, or a dataset option is invalid."""
+
+
+class TrackingError(UserError, RuntimeError):
+    """The tracking backend cannot be used (unreachable server, bad URI, a sweep or
+    registered model that is not there)."""
+
+
+class NoResultError(RuntimeError):
+    """The sweep ran but no trial finished an epoch (all failed, or the time budget ended
+    first). The message says which, and where to look (exit 1)."""

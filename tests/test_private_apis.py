@@ -1,0 +1,102 @@
+"""Every private part of a library that dnn-sweep relies on, listed here with its guard:
+a library upgrade that breaks one fails here, by name, not in a user's sweep.
+
+- TensorFlow's ``ops.gradient_registry._registry`` and Keras'
+  ``Optimizer._get_variable_index``: reached only through ``trainables/private_apis.py``
+  (why: see there).
+- Ray's ``ray_current_cluster`` file (``search.ray_runtime.recorded_cluster``): where
+  ``ray start`` records its address for ``ray.init(address="auto")``; read to probe a
+  stale record in seconds (``ray.init`` retries a dead address for minutes).
+
+Nothing else: the package uses Ray, Optuna and MLflow through public APIs only (the
+last test checks the code for private names).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_tensorflows_gradient_registry_holds_and_forgets_custom_gradients():
+    import tensorflow as tf
+
+    from trainables.private_apis import custom_gradients, forget_custom_gradients
+
+    before = custom_gradients()
+
+    @tf.custom_gradient
+    def double(x):
+        return 2 * x, lambda dy: 2 * dy
+
+    tf.function(double).get_concrete_function(tf.TensorSpec([], tf.float32))
+    added = custom_gradients() - before
+    assert added, "tf.custom_gradient no longer registers in ops.gradient_registry._registry"
+    forget_custom_gradients(before)
+    assert custom_gradients() == before
+
+
+def test_keras_optimizers_index_their_slots_by_variable():
+    import keras
+
+    from trainables.private_apis import variable_index
+
+    a, b = keras.Variable(1.0), keras.Variable([1.0, 2.0])
+    optimizer = keras.optimizers.SGD(momentum=0.9)
+    optimizer.build([a, b])
+    assert [variable_index(optimizer, v) for v in (a, b)] == [0, 1]
+    assert optimizer.momentums[variable_index(optimizer, b)].shape == b.shape
+
+
+@pytest.mark.slow
+def test_ray_start_records_its_address_where_auto_reads_it(monkeypatch):
+    import shutil
+    import tempfile
+
+    from search.ray_runtime import recorded_cluster
+    from tests.cluster_helper import RayStartCluster
+
+    short = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths: <= 107 bytes
+    monkeypatch.setenv("RAY_TMPDIR", short)
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert recorded_cluster() is None
+    cluster = RayStartCluster(cpus=1, worker=False)
+    try:
+        assert recorded_cluster() == cluster.address
+    finally:
+        cluster.stop()
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _private(name: str) -> bool:
+    return any(p.startswith("_") and not p.startswith("__") for p in name.split("."))
+
+
+def _private_names(path: Path) -> set[str]:
+    """Dotted names with a private part (``x._y``, ``from x._y import``) in a file."""
+    tree, found = ast.parse(path.read_text()), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and _private(node.module):
+            found.add(node.module)
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if _private(a.name)}
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            owner = node.value
+            if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
+                found.add(node.attr)
+    return found
+
+
+def test_private_apis_are_used_only_from_their_listed_home():
+    """No other module of the package reaches a private name of a library."""
+    ours = {"_RECORDER"}  # our own module-level private names, read in-module
+    for folder in ("search", "trainables", "tracking"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "private_apis.py":
+                continue
+            names = _private_names(path) - ours
+            assert not names, f"{path.relative_to(ROOT)} uses private names {sorted(names)}"
