@@ -16,10 +16,11 @@ sweep: $(STAMP)
 	$(VENV)/bin/sweep $(ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -ra --durations=25 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -ra --durations=20 $(PYTEST_ARGS)
 
+# No Ray, no training (checked: tests/conftest.py), fewer Hypothesis examples: ~1 minute.
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+	DNN_SWEEP_TEST_FAST=1 $(VENV)/bin/python -m pytest -ra -m "not slow" --durations=20 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,31 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+# `make test-fast`: the tier without Ray and without training (tests needing either are
+# marked slow); the guard below makes that a checked rule, not a hope.
+FAST = os.environ.get("DNN_SWEEP_TEST_FAST") == "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_tier_guard():
+    """In the fast tier, starting Ray or training a Keras model fails the test, naming
+    the fix (mark it slow)."""
+    if not FAST:
+        yield
+        return
+    import keras
+    import ray
+
+    def refuse(what: str):
+        def call(*args, **kwargs):
+            raise AssertionError(f"fast tier: {what} in a test not marked slow")
+
+        return call
+
+    saved = keras.Model.fit, ray.init
+    keras.Model.fit, ray.init = refuse("keras.Model.fit"), refuse("ray.init")
+    yield
+    keras.Model.fit, ray.init = saved
 
 
 @pytest.fixture

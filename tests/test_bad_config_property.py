@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import FAST
 from tests.helpers import check_inputs
 
 BASE = ("dataset=digits", "search_space=keras_tuner")
@@ -71,7 +72,7 @@ def _assert_refused(tmp_path, monkeypatch, override: str, key: str, extra: str =
 
 
 @settings(
-    max_examples=60,
+    max_examples=10 if FAST else 60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -96,7 +97,7 @@ def _typos(key: str) -> st.SearchStrategy[str]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=8 if FAST else 40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

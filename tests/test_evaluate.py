@@ -56,6 +56,7 @@ def model_for(params, x, y, epochs=15, task=MULTICLASS):
     return model
 
 
+@pytest.mark.slow
 def test_mc_dropout_scores_beside_the_plain_ones(data):
     x, y = data
     model = model_for(
@@ -90,6 +91,7 @@ def test_mc_dropout_scores_beside_the_plain_ones(data):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow  # trains
 def test_without_mc_samples_only_plain_scores(data):
     x, y = data
     model = model_for({"n_hidden": 1, "input_norm": "none"}, x, y, epochs=2)

@@ -100,6 +100,7 @@ def test_the_search_leaves_the_final_phase_its_estimated_time(monkeypatch):
     assert stopper.stop_all()
 
 
+@pytest.mark.slow
 def test_refit_trains_on_training_and_validation_rows():
     """A refit sees every training and validation row each epoch (the optimizer's step
     count says so) and no validation split."""

@@ -236,6 +236,7 @@ def test_dropout_on_inputs_and_hidden_layers_and_alpha_dropout():
     assert kinds(alpha).count("AlphaDropout") == 2 and "Dropout" not in kinds(alpha)
 
 
+@pytest.mark.slow  # trains
 def test_max_norm_constrains_each_neurons_incoming_weights():
     model = build(n_hidden=1, n_neurons=16, max_norm=1.0, learning_rate=1.0, optimizer="sgd")
     dense = hidden_dense(model)[0]
@@ -391,6 +392,7 @@ def test_onecycle_learning_rate_and_momentum_curves():
     assert schedule(lr_schedule="onecycle", optimizer="sgd").momentum is None  # no momentum
 
 
+@pytest.mark.slow  # trains
 def test_onecycle_momentum_reaches_the_optimizer_step():
     model = build_model(
         {"n_hidden": 1, "optimizer": "momentum", "lr_schedule": "onecycle", "learning_rate": 0.05},
@@ -467,6 +469,7 @@ def test_same_seed_same_weights():
     assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])
 
 
+@pytest.mark.slow
 def test_configure_threads_sets_tensorflow_threads():
     """In a fresh process (TF threads are fixed once TF starts executing)."""
     import subprocess

@@ -33,6 +33,7 @@ def test_bad_options_name_the_key(options, key):
         _tensorboard(options, "s")
 
 
+@pytest.mark.slow
 def test_train_writes_tensorboard_events(tmp_path):
     from trainables.data import load_dataset
     from trainables.task import Objective

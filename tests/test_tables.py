@@ -165,6 +165,7 @@ def test_raw_values_become_model_inputs_one_way():
     assert texts.tolist() == ["3", "", "a", "", "true"]
 
 
+@pytest.mark.slow  # trains
 def test_table_model_takes_raw_rows_and_serves_them(tmp_path, csv):
     import keras
     import mlflow

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gc
 
+import pytest
 
+
+@pytest.mark.slow
 def test_repeated_training_frees_each_runs_graphs():
     from tensorflow.python.framework import func_graph, ops
 
