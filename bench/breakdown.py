@@ -25,11 +25,10 @@ from typing import Any
 def breakdown(db: Path, experiment: str, slots: int, wall: float | None = None) -> dict[str, Any]:
     from mlflow.tracking import MlflowClient
 
+    from tracking.runs import newest_sweep_runs
+
     client = MlflowClient(f"sqlite:///{db}")
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], max_results=50000)
-    parent = next(r for r in runs if r.data.tags.get("sweep.role") == "parent")
-    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent, kids = newest_sweep_runs(client, experiment)
     training = trial_start = between = 0.0
     costs = {"setup_seconds": 0.0, "checkpoint_seconds": 0.0, "report_seconds": 0.0}
     handover, last_end = 0.0, {}

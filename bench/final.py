@@ -47,7 +47,7 @@ def _search(out: Path, seed: int, budget_s: float, overrides: list[str]) -> tupl
     from ray import tune
 
     from dnn_sweep import run_sweep
-    from search.trainable import run_trial
+    from search.tune_trial import run_trial
 
     storage = out / "ray"
     out.mkdir(parents=True, exist_ok=True)

@@ -43,11 +43,10 @@ def collect(out: Path, seed: int, launched_wall: float) -> dict[str, Any]:
     """Curve, counts, busy seconds and test accuracy from the sweep's MLflow records."""
     from mlflow.tracking import MlflowClient
 
+    from tracking.runs import newest_sweep_runs
+
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    exp = client.get_experiment_by_name(f"bench-{seed}")
-    runs = client.search_runs([exp.experiment_id], max_results=50000)
-    parent = next(r for r in runs if r.data.tags.get("sweep.role") == "parent")
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent, children = newest_sweep_runs(client, f"bench-{seed}")
     points, busy, epochs = [], 0.0, 0
     for c in children:
         for m in client.get_metric_history(c.info.run_id, "val_accuracy"):

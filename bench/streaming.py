@@ -72,6 +72,8 @@ def _sweep(path: Path, out: Path, stream: bool) -> dict[str, float]:
     """One trial, 2 epochs, from the command line; its epoch times from MLflow."""
     from mlflow.tracking import MlflowClient
 
+    from tracking.runs import newest_sweep_runs
+
     name = f"{'stream' if stream else 'memory'}-{path.stem}"
     cmd = [
         str(Path(sys.executable).parent / "sweep"),
@@ -95,9 +97,7 @@ def _sweep(path: Path, out: Path, stream: bool) -> dict[str, float]:
     ]
     subprocess.run(cmd, cwd=out, capture_output=True, text=True, check=True, timeout=3600)
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    exp = client.get_experiment_by_name(name)
-    runs = client.search_runs([exp.experiment_id], max_results=10)
-    child = next(r for r in runs if "mlflow.parentRunId" in r.data.tags)
+    child = newest_sweep_runs(client, name)[1][0]
     seconds = [m.value for m in client.get_metric_history(child.info.run_id, "epoch_seconds")]
     return {"epoch_seconds": seconds[-1], "val_accuracy": child.data.metrics["val_accuracy"]}
 

@@ -17,7 +17,7 @@ from search.pbt import flat
 from tracking import SweepRecorder, TrialOutcome
 
 # Per-epoch values besides Keras' metrics: the learning rate and momentum in force, and
-# where a trial's time goes besides training (see search/trainable.py).
+# where a trial's time goes besides training (see search/tune_trial.py).
 EPOCH_EXTRAS = (
     "n_params",
     "latency_ms",

@@ -38,10 +38,10 @@ from search.settings import Settings
 from search.study import StudyRef, open_study, warm_start_trials
 from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, write_state
-from search.trainable import run_trial
+from search.tune_trial import TrialOptions, run_trial
 from tracking import SweepRecorder, TrialOutcome
 from tracking.health import check_reachable
-from tracking.recorder import DatasetRecord
+from tracking.recorder import DatasetRecord, TrialEnd
 from tracking.registry import check_registered_inputs
 from tracking.source import source_tags
 from trainables.costs import COSTS
@@ -339,32 +339,31 @@ def _sweep_params(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _trial_table(results: Any) -> list[dict[str, Any]]:
+def _trial_table(results: Any) -> list[TrialEnd]:
     """Every trial's final state, from Tune's own records (not from callbacks, which a
     killed driver may have missed)."""
     table = []
     for trial in results.trials:
         errored = trial.status == "ERROR"
         outcome, reason = outcome_of(trial.last_result, errored)
-        error = error_text(trial) if errored else None
         table.append(
-            {
-                "trial_id": trial.trial_id,
-                "name": trial_label(trial),
-                "params": trial_params(trial),
-                "outcome": outcome,
-                "reason": reason,
-                "epochs": int((trial.last_result or {}).get("epoch", 0)),
-                "error": error,
-            }
+            TrialEnd(
+                trial_id=trial.trial_id,
+                name=trial_label(trial),
+                params=trial_params(trial),
+                outcome=outcome,
+                reason=reason,
+                epochs=int((trial.last_result or {}).get("epoch", 0)),
+                error=error_text(trial) if errored else None,
+            )
         )
     return table
 
 
-def _outcome_counts(table: list[dict[str, Any]]) -> dict[str, int]:
+def _outcome_counts(table: list[TrialEnd]) -> dict[str, int]:
     counts = {o.tag: 0 for o in TrialOutcome}
     for t in table:
-        counts[t["outcome"].tag] += 1
+        counts[t.outcome.tag] += 1
     return counts
 
 
@@ -445,15 +444,15 @@ def _wrapped(plan: Plan, trainable: Any) -> Any:
         tune.with_parameters(
             trainable,
             data=plan.data,
-            settings={
-                "max_epochs": settings.max_epochs,
-                "seed": settings.seed,
-                "checkpoint_frequency": settings.checkpoint_frequency,
-                "tensorboard": settings.tensorboard,
-                "objective": (objective.metric, objective.mode),
-                "builder": plan.builder,
-                "costs": any(m in COSTS for m, _ in settings.objectives),
-            },
+            settings=TrialOptions(
+                max_epochs=settings.max_epochs,
+                seed=settings.seed,
+                objective=(objective.metric, objective.mode),
+                checkpoint_frequency=settings.checkpoint_frequency,
+                tensorboard=settings.tensorboard,
+                builder=plan.builder,
+                costs=any(m in COSTS for m, _ in settings.objectives),
+            ),
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from search.pbt import flat
-from search.trainable import MODEL_FILE
+from search.tune_trial import MODEL_FILE
 from trainables.task import Objective
 
 # ensemble.size=null: a greedy ensemble of up to 10, the best final model measured on

@@ -48,7 +48,7 @@ def mend(results: Any) -> list[str]:
     restored from nothing and recorded FAILED. Put the newest checkpoint of that trial
     that does exist in its place, so it resumes from there (its epoch is read from the
     checkpoint itself); with none left, an empty one: the trial starts again from epoch 0
-    (``search.trainable`` reads an empty checkpoint as a fresh start). ``results``: the
+    (``search.tune_trial`` reads an empty checkpoint as a fresh start). ``results``: the
     restored Tuner's ``get_results()``. Returns a line per mended trial."""
     from pyarrow import fs as pafs
 

@@ -81,7 +81,7 @@ def run_jobs(
 
 def _run_job(job: Job, data: Any, options: Options) -> Done:
     """A Ray task: TensorFlow sized to the task's resources, then the job."""
-    from search.trainable import place
+    from search.tune_trial import place
 
     place()
     started = time.perf_counter()

@@ -16,12 +16,20 @@ from typing import Any
 import optuna
 
 from dnn_sweep.errors import ConfigError
-from trainables.params import PARAMS, SELU_RULES, ParamRule, data_has
+from trainables.params import (
+    CLIP_PARAMS,
+    PARAMS,
+    SELU_RULES,
+    ParamRule,
+    check_one_clipping,
+    data_has,
+    selu_forced,
+    selu_violation,
+)
 
 Scalar = bool | int | float | str | None
 # The rule of a param only a user's build_model knows: any value, lists allowed.
 CUSTOM = ParamRule("floats", "a param of your build_model", per_layer=True)
-CLIP_PARAMS = ("clipvalue", "clipnorm", "global_clipnorm")
 
 
 def _is_number(v: Any) -> bool:
@@ -281,9 +289,9 @@ class SearchSpace:
         for p in self.params:
             if not p.applies(sampled):
                 continue
-            if sampled.get("activation") == "selu" and p.name in SELU_RULES:
-                # Table 11-4: a self-normalizing net fixes these; never sample them.
-                sampled[p.name] = constants[p.name] = SELU_RULES[p.name]
+            forced = selu_forced(sampled) if "activation" in sampled else {}
+            if p.name in forced:  # a self-normalizing net fixes these: never sampled
+                sampled[p.name] = constants[p.name] = forced[p.name]
                 continue
             names = (
                 [f"{p.name}_{i}" for i in range(int(sampled[p.per_layer]))]  # type: ignore[arg-type]
@@ -370,17 +378,14 @@ def _check_selu(key: str, params: list[Param]) -> None:
     for p in params:
         if p.name not in SELU_RULES:
             continue
-        forced = SELU_RULES[p.name]
         if "activation" in names and names.index(p.name) < names.index("activation"):
             raise ConfigError(
                 f"{key}.params.{p.name}: declare it after activation (activation may be "
-                "selu, which fixes it: Table 11-4)"
+                "selu, which fixes it: HOML 2e ch. 11, Table 11-4)"
             )
-        if always and any(v != forced for v in possible_values(p.distribution)):
-            raise ConfigError(
-                f"{key}.params.{p.name}: activation=selu needs {p.name}={forced!r} "
-                "(self-normalizing net, Table 11-4)"
-            )
+        why = [selu_violation(p.name, v) for v in possible_values(p.distribution)]
+        if always and any(why):
+            raise ConfigError(f"{key}.params.{next(w for w in why if w)}")
 
 
 def _check_applies(key: str, params: list[Param]) -> None:
@@ -448,17 +453,17 @@ def _check_constants(key: str, params: list[Param]) -> None:
 
 
 def _check_exclusive(key: str, params: list[Param]) -> None:
-    """Keras takes one kind of gradient clipping at a time."""
+    """The clipping rule (``trainables.params.check_one_clipping``) over the values each
+    param may take."""
     clips = [
         p.name
         for p in params
         if p.name in CLIP_PARAMS and any(v > 0 for v in possible_values(p.distribution))
     ]
-    if len(clips) > 1:
-        raise ConfigError(
-            f"{key}.params.{clips[1]}: only one of {', '.join(CLIP_PARAMS)} may be set "
-            f"(also set: {clips[0]})"
-        )
+    try:
+        check_one_clipping(clips)
+    except ValueError as exc:
+        raise ConfigError(f"{key}.params.{exc}") from exc
 
 
 def _parse_when(key: str, spec: Any, seen: Mapping[str, Param]) -> dict[str, tuple[Scalar, ...]]:

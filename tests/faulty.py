@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.trainable import run_trial
+from search.tune_trial import TrialOptions, run_trial
 
 
-def faulty_trial(config: dict[str, Any], data: Any, settings: dict[str, Any]) -> None:
+def faulty_trial(config: dict[str, Any], data: Any, settings: TrialOptions) -> None:
     if config.get("n_neurons") == 17:
         raise RuntimeError("injected failure for n_neurons=17")
     if config.get("n_neurons") == 19:

@@ -52,11 +52,13 @@ def check_inputs(*argv: str) -> tuple[int, list[str]]:
 
 
 def trial_runs(client, experiment: str):
-    """(parent runs, child runs) of an experiment."""
+    """(every sweep parent run, the child runs of them all) of an experiment, through
+    the package's one reader of a sweep's records (tracking.runs)."""
+    from tracking.runs import child_runs, parent_runs
+
     exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("sweep.role") == "parent"]
-    children = [r for r in runs if r.data.tags.get("sweep.role") == "trial"]
+    parents = parent_runs(client, exp.experiment_id)
+    children = [c for p in parents for c in child_runs(client, exp.experiment_id, p.info.run_id)]
     return parents, children
 
 

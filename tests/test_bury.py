@@ -7,7 +7,7 @@ import threading
 import time
 import weakref
 
-from search.trainable import _bury
+from search.tune_trial import _bury
 
 
 class _State:

@@ -484,3 +484,25 @@ def test_configure_threads_sets_tensorflow_threads():
     ).stdout.split()
     # once TF runs, a second call (a reused worker) keeps the first setting
     assert out == ["1", "1"]
+
+
+@pytest.mark.slow  # trains
+def test_a_trials_params_are_resolved_once(monkeypatch):
+    """train -> model -> optimizer -> schedule -> callbacks share one resolved value."""
+    import trainables.params as params_module
+    from trainables.data import load_dataset
+    from trainables.task import Objective
+    from trainables.train import train
+
+    data = load_dataset({"name": "digits", "validation_size": 200, "test_size": 200}, 0)
+    calls = []
+    real = params_module.selu_forced
+    monkeypatch.setattr(params_module, "selu_forced", lambda v: calls.append(1) or real(v))
+    train(
+        {"n_hidden": 1, "n_neurons": 8, "lr_schedule": "performance", "patience": 2},
+        data,
+        max_epochs=1,
+        on_epoch_end=lambda *a: None,
+        objective=Objective("val_accuracy", "max"),
+    )
+    assert len(calls) == 1

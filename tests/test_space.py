@@ -210,7 +210,8 @@ def test_every_shipped_space_parses(space_config):
         ),
         (
             {"activation": "selu", "initializer": "he_normal"},
-            "search_space.params.initializer: activation=selu needs initializer='lecun_normal'",
+            "search_space.params.initializer='he_normal' breaks self-normalization: "
+            "activation=selu needs initializer='lecun_normal'",
         ),
         (
             {

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import ACCEPTANCE_EPOCHS as EPOCHS
 from tests.conftest import ACCEPTANCE_TRIALS as TRIALS
+from tests.helpers import trial_runs
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +27,9 @@ def runs(client):
     exp = client.get_experiment_by_name("acc")
     assert exp is not None
     assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
-    all_runs = client.search_runs([exp.experiment_id], max_results=1000)
-    parents = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
+    parents, children = trial_runs(client, "acc")
     assert len(parents) == 1
-    children = [r for r in all_runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(client.search_runs([exp.experiment_id], max_results=1000)) == 1 + len(children)
     return parents[0], children
 
 

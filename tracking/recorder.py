@@ -97,6 +97,20 @@ def artifact_root(tracking_uri: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class TrialEnd:
+    """How a trial ended, as Tune's own records say (what ``reconcile`` makes MLflow
+    agree with)."""
+
+    trial_id: str
+    name: str
+    params: dict[str, Any]
+    outcome: TrialOutcome
+    reason: str  # stop_reason: max_epochs / patience / scheduler / error
+    epochs: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class DatasetRecord:
     """One split of a sweep's data, as MLflow records a dataset input."""
 
@@ -277,7 +291,7 @@ class SweepRecorder:
             nodes.add(node_id)
             self.tag_trial(trial_id, {"nodes": ",".join(sorted(nodes))})
 
-    def reconcile(self, trials: list[dict[str, Any]]) -> None:
+    def reconcile(self, trials: list[TrialEnd]) -> None:
         """Make MLflow agree with the final trial table: one run per trial, each closed
         with its outcome, even when an event was lost (a killed driver).
 
@@ -287,7 +301,7 @@ class SweepRecorder:
         tagged ``trial_status=lost`` and ``lost_from_sweep=<parent run>``, and detached
         from the parent so the sweep still shows one run per trial.
         """
-        known = {t["trial_id"] for t in trials}
+        known = {t.trial_id for t in trials}
         for trial_id, run_id in list(self._all_runs.items()):
             if trial_id in known:
                 continue
@@ -301,11 +315,11 @@ class SweepRecorder:
                 self.client.delete_tag(run_id, MLFLOW_PARENT_RUN_ID)
                 self.client.set_terminated(run_id, status="KILLED")
         for t in trials:
-            if t["trial_id"] in self._all_runs and t["trial_id"] not in self._trial_runs:
+            if t.trial_id in self._all_runs and t.trial_id not in self._trial_runs:
                 continue  # already closed by its event
-            self.start_trial(t["trial_id"], t["name"], t["params"])
-            tags = {"stop_reason": t["reason"], "epochs": str(t["epochs"])}
-            self.end_trial(t["trial_id"], t["outcome"], error=t.get("error"), tags=tags)
+            self.start_trial(t.trial_id, t.name, t.params)
+            tags = {"stop_reason": t.reason, "epochs": str(t.epochs)}
+            self.end_trial(t.trial_id, t.outcome, error=t.error, tags=tags)
 
     def end_trial(
         self,

@@ -104,13 +104,8 @@ def load_sweep(
             params.get("objective.metric", DEFAULT_OBJECTIVE[0]),
             params.get("objective.mode", DEFAULT_OBJECTIVE[1]),
         )
-    children = client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'",
-        max_results=50000,
-    )
-    ordered = sorted(children, key=lambda r: r.info.start_time)
-    trials = [_record(client, run, objective, curves) for run in ordered]
+    children = child_runs(client, exp.experiment_id, parent.info.run_id)
+    trials = [_record(client, run, objective, curves) for run in children]
     return SweepRecord(
         experiment_id=exp.experiment_id,
         parent_run_id=parent.info.run_id,
@@ -141,6 +136,40 @@ def _recheck_table(client: MlflowClient, run_id: str) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
+def parent_runs(client: MlflowClient, experiment_id: str, newest: int = 1000) -> list[Any]:
+    """The sweep parent runs of an experiment, newest first (one per sweep, whatever
+    resumes and added trials it had)."""
+    return client.search_runs(
+        [experiment_id],
+        filter_string="tags.`sweep.role` = 'parent'",
+        order_by=["attributes.start_time DESC"],
+        max_results=newest,
+    )
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list[Any]:
+    """The trial runs nested under a sweep's parent, oldest first."""
+    children = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+        max_results=50000,
+    )
+    return sorted(children, key=lambda r: r.info.start_time)
+
+
+def newest_sweep_runs(client: MlflowClient, experiment: str) -> tuple[Any, list[Any]]:
+    """(parent run, trial runs oldest first) of experiment ``experiment``'s newest sweep.
+
+    Raises:
+        TrackingError: no such experiment, or no sweep in it.
+    """
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise TrackingError(f"name={experiment}: no sweep of that name")
+    parent = _parent(client, exp.experiment_id, experiment, None)
+    return parent, child_runs(client, exp.experiment_id, parent.info.run_id)
+
+
 def _parent(client: MlflowClient, experiment_id: str, name: str, run_id: str | None) -> Any:
     """The parent run ``run_id``, or the newest sweep parent of the experiment.
 
@@ -149,12 +178,7 @@ def _parent(client: MlflowClient, experiment_id: str, name: str, run_id: str | N
     """
     if run_id is not None:
         return client.get_run(run_id)
-    parents = client.search_runs(
-        [experiment_id],
-        filter_string="tags.`sweep.role` = 'parent'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    parents = parent_runs(client, experiment_id, newest=1)
     if not parents:
         raise TrackingError(f"name={name}: the experiment holds no sweep parent run")
     return parents[0]

@@ -35,6 +35,42 @@ class _Positive:
 
 POSITIVE = _Positive()
 
+
+def selu_forced(values: dict[str, Any]) -> dict[str, Any]:
+    """What ``values`` must hold when their activation is selu (``SELU_RULES``), else
+    nothing: the one place that says when the rule applies."""
+    selu = values.get("activation", PARAMS["activation"].default) == "selu"
+    return dict(SELU_RULES) if selu else {}
+
+
+def selu_violation(name: str, value: Any) -> str | None:
+    """Why ``name=value`` breaks a self-normalizing net, or None when it does not."""
+    forced = SELU_RULES.get(name, value)
+    if value == forced:
+        return None
+    return (
+        f"{name}={value!r} breaks self-normalization: activation=selu needs "
+        f"{name}={forced!r} (HOML 2e ch. 11, Table 11-4)"
+    )
+
+
+# Keras takes one kind of gradient clipping at a time.
+CLIP_PARAMS = ("clipvalue", "clipnorm", "global_clipnorm")
+
+
+def check_one_clipping(active: list[str]) -> None:
+    """The one rule on gradient clipping, for a trial's values and a space's ranges.
+
+    Raises:
+        ValueError: two of ``CLIP_PARAMS`` are active, naming the second.
+    """
+    if len(active) > 1:
+        raise ValueError(
+            f"{active[1]}: only one of {', '.join(CLIP_PARAMS)} may be set (also set: "
+            f"{active[0]}); set only one kind of gradient clipping"
+        )
+
+
 # HOML 2e ch. 11, Table 11-4: what a self-normalizing (SELU) net needs. Choosing selu forces these.
 SELU_RULES: dict[str, Any] = {
     "initializer": "lecun_normal",
@@ -635,25 +671,30 @@ def _dependent_default(name: str, p: Mapping[str, Any]) -> Any:
     return PARAMS[name].default
 
 
-def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Complete ``params`` with defaults and check they are consistent.
+class Resolved(dict):
+    """A trial's params, complete with defaults and checked: what ``resolve`` returns,
+    and returns as it is when given again, so a trial's params are resolved once on
+    their way through training, the model, its optimizer and its schedule."""
+
+
+def resolve(params: Mapping[str, Any]) -> Resolved:
+    """Complete ``params`` with defaults and check they are consistent (a ``Resolved``
+    is returned unchanged).
 
     Selu applies Table 11-4 (lecun_normal, no BN, standardized inputs, alpha dropout,
     no l1/l2/max-norm): unset params take those values, explicitly different ones are
     refused. Raises ValueError naming the param.
     """
+    if isinstance(params, Resolved):
+        return params
     unknown = [k for k in params if base_name(k) is None]
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown hyperparameter; allowed are {', '.join(PARAMS)}")
     out = dict(params)
-    if out.get("activation", PARAMS["activation"].default) == "selu":
-        for name, forced in SELU_RULES.items():
-            if name in out and out[name] != forced:
-                raise ValueError(
-                    f"{name}={out[name]!r} breaks self-normalization (activation=selu needs "
-                    f"{name}={forced!r}, Table 11-4)"
-                )
-            out[name] = forced
+    for name, forced in selu_forced(out).items():
+        if name in out and (why := selu_violation(name, out[name])):
+            raise ValueError(why)
+        out[name] = forced
     for name in PARAMS:  # optimizer first in dict order is not guaranteed: two passes
         if name not in out and PARAMS[name].default is not None:
             out[name] = PARAMS[name].default
@@ -663,12 +704,10 @@ def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
         rule = PARAMS[base_name(key)]  # type: ignore[index]
         if not rule.accepts(value):
             raise ValueError(f"{key}={value!r}: must be {rule.allowed()}")
-    clips = [k for k in ("clipvalue", "clipnorm", "global_clipnorm") if out[k] > 0]
-    if len(clips) > 1:
-        raise ValueError(f"{', '.join(clips)}: set only one kind of gradient clipping")
+    check_one_clipping([k for k in CLIP_PARAMS if out[k] > 0])
     if len(out["piecewise_factors"]) != len(out["piecewise_boundaries"]) + 1:
         raise ValueError("piecewise_factors: needs one more value than piecewise_boundaries")
-    return out
+    return Resolved(out)
 
 
 def _fmt(value: Any) -> str:

@@ -226,7 +226,7 @@ def train(
     registered = custom_gradients()
     keras.utils.set_random_seed(seed)
     ctx = build_context(data.spec, p["batch_size"], max_epochs, seed)
-    model = _starting_model(params, ctx, builder, resume_from, rebuild)
+    model = _starting_model(params if builder else p, ctx, builder, resume_from, rebuild)
     reporter = _EpochReporter(on_epoch_end, max_epochs, objective)
     callbacks = [*training_callbacks(p, ctx, objective), *_tensorboard(tensorboard), reporter]
     try:
@@ -270,7 +270,7 @@ def refit(
     sizes = data.spec.sizes
     spec = replace(data.spec, sizes={**sizes, "train": sizes["train"] + sizes["val"]})
     ctx = build_context(spec, p["batch_size"], max_epochs, seed)
-    model = make_model(params, ctx, builder)
+    model = make_model(params if builder else p, ctx, builder)
     schedule = build_schedule(p, ctx.steps_per_epoch, ctx.epochs, monitor="loss")
     try:
         history = model.fit(

@@ -118,7 +118,21 @@ def _freeze_imports() -> None:
         _FROZEN.append(True)
 
 
-def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class TrialOptions:
+    """What every trial of a sweep is run with, besides its params and the data (given
+    through ``tune.with_parameters``, so the object store holds it once)."""
+
+    max_epochs: int
+    seed: int
+    objective: tuple[str, str]  # (metric, mode)
+    checkpoint_frequency: int = 1
+    tensorboard: dict[str, Any] | None = None
+    builder: Any = None  # a user's build_model(params, spec), or None for our MLP
+    costs: bool = False  # measure n_params / latency_ms (a cost objective asks)
+
+
+def run_trial(config: dict[str, Any], data: TrainingData, settings: TrialOptions) -> None:
     """Train one configuration. ``data`` arrives through Ray's object store (shared,
     zero-copy, never reloaded; or a streaming view that reads through Ray Data);
     ``settings`` holds the sweep-wide trial options (``objective`` as (metric, mode),
@@ -132,13 +146,12 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
     entered = time.time()
     config = flat(config)  # a PBT population member's params
     devices, node = place()
-    max_epochs = int(settings["max_epochs"])
-    every = int(settings.get("checkpoint_frequency", 1))
-    objective = Objective(*settings["objective"])
+    max_epochs, every = settings.max_epochs, settings.checkpoint_frequency
+    objective = Objective(*settings.objective)
     start = _restore_point(objective)
     done, best = start.epoch, start.best
     _freeze_imports()
-    tensorboard = _trial_tensorboard(settings.get("tensorboard"))
+    tensorboard = _trial_tensorboard(settings.tensorboard)
 
     costs = {"checkpoint_seconds": 0.0, "report_seconds": 0.0}
     stored = _plain(config)
@@ -147,7 +160,7 @@ def run_trial(config: dict[str, Any], data: TrainingData, settings: dict[str, An
 
     def on_epoch_end(epoch: int, metrics: dict[str, float], model: Any, last: bool) -> None:
         nonlocal best
-        if settings.get("costs") and not served:  # once per run, for a cost objective
+        if settings.costs and not served:  # once per run, for a cost objective
             served.update(model_costs(model, data))
         result: dict[str, Any] = {**metrics, **costs, **served, "epoch": epoch, "node_id": node}
         if epoch == done + 1:  # first epoch of this run (fresh or resumed)
@@ -203,7 +216,7 @@ def place() -> tuple[dict[str, Any], str]:
 def _train(
     config: dict[str, Any],
     data: Any,
-    settings: dict[str, Any],
+    settings: TrialOptions,
     start: RestorePoint,
     on_epoch_end: Any,
     rebuild: bool,
@@ -216,15 +229,15 @@ def _train(
     train(
         config,
         data,
-        max_epochs=int(settings["max_epochs"]),
+        max_epochs=settings.max_epochs,
         on_epoch_end=on_epoch_end,
-        objective=Objective(*settings["objective"]),
-        seed=int(settings["seed"]),
+        objective=Objective(*settings.objective),
+        seed=settings.seed,
         resume_from=start.model_path,
         rebuild=rebuild,
         initial_epoch=start.epoch,
         tensorboard=tensorboard,
-        builder=settings.get("builder"),
+        builder=settings.builder,
     )
 
 
