@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
 from dnn_sweep.errors import ConfigError
-from search.space import CategoricalDistribution, FloatDistribution, IntDistribution
 
 # Tune's basic generator only sets keys its param space has, and conditional params are
 # absent from some configs: each drawn config goes in whole, as one grid value, under

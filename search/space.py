@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from dnn_sweep.errors import ConfigError
 from trainables.params import (
@@ -37,109 +38,81 @@ def _is_number(v: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class Distribution:
-    """Base of the three distribution kinds; ``key`` is the config path for errors."""
-
-    key: str
-
-    def suggest(self, trial: optuna.Trial, name: str) -> Scalar:
-        raise NotImplementedError
-
-    def values_to_check(self) -> list[Scalar]:
-        """Values whose validity bounds the whole distribution (for the param rules)."""
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class IntDistribution(Distribution):
-    low: int = 0
-    high: int = 0
-    step: int = 1
-    log: bool = False
-
-    def __post_init__(self) -> None:
-        for bound in ("low", "high", "step"):
-            v = getattr(self, bound)
-            if not _is_number(v) or int(v) != v:
-                raise ConfigError(f"{self.key}.{bound}={v!r}: an int param needs integer bounds")
-        if self.low > self.high:
-            raise ConfigError(f"{self.key}: low={self.low} > high={self.high}; need low <= high")
-        if self.step < 1:
-            raise ConfigError(f"{self.key}.step={self.step}: must be >= 1")
-        if self.log and self.low < 1:
-            raise ConfigError(f"{self.key}: log=true needs low >= 1 (got low={self.low})")
-        if self.log and self.step != 1:
-            raise ConfigError(f"{self.key}: log=true and step={self.step}; use step=1 with log")
-
-    def suggest(self, trial: optuna.Trial, name: str) -> int:
-        return trial.suggest_int(
-            name, int(self.low), int(self.high), step=int(self.step), log=self.log
-        )
-
-    def values_to_check(self) -> list[Scalar]:
-        return [int(self.low), int(self.high)]
-
-
-@dataclass(frozen=True)
-class FloatDistribution(Distribution):
-    low: float = 0.0
-    high: float = 0.0
-    log: bool = False
-    step: float | None = None
-
-    def __post_init__(self) -> None:
-        for bound in ("low", "high"):
-            if not _is_number(getattr(self, bound)):
-                raise ConfigError(f"{self.key}.{bound}={getattr(self, bound)!r}: must be a number")
-        if self.low > self.high:
-            raise ConfigError(f"{self.key}: low={self.low} > high={self.high}; need low <= high")
-        if self.log and self.low <= 0:
-            raise ConfigError(f"{self.key}: log=true needs low > 0 (got low={self.low})")
-        if self.step is not None:
-            if not _is_number(self.step) or self.step <= 0:
-                raise ConfigError(f"{self.key}.step={self.step!r}: must be a number > 0")
-            if self.log:
-                raise ConfigError(f"{self.key}: log=true cannot be combined with step")
-
-    def suggest(self, trial: optuna.Trial, name: str) -> float:
-        return trial.suggest_float(
-            name, float(self.low), float(self.high), log=self.log, step=self.step
-        )
-
-    def values_to_check(self) -> list[Scalar]:
-        return [float(self.low), float(self.high)]
-
-
-@dataclass(frozen=True)
-class CategoricalDistribution(Distribution):
-    choices: tuple[Scalar, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.choices:
-            raise ConfigError(f"{self.key}.choices: must list at least one value")
-        for c in self.choices:
-            if not (c is None or isinstance(c, bool | int | float | str)):
-                raise ConfigError(
-                    f"{self.key}.choices: {c!r} is not a scalar (bool, int, float, str)"
-                )
-        if len(set(map(repr, self.choices))) != len(self.choices):
-            raise ConfigError(f"{self.key}.choices: {list(self.choices)} has duplicates")
-
-    def suggest(self, trial: optuna.Trial, name: str) -> Scalar:
-        return trial.suggest_categorical(name, list(self.choices))
-
-    def values_to_check(self) -> list[Scalar]:
-        return list(self.choices)
-
-
-@dataclass(frozen=True)
-class Constant(Distribution):
-    """A fixed value: the param is set for every trial, never sampled."""
+class Constant:
+    """A fixed value: the param is set for every trial, never sampled (Optuna has no
+    distribution for that; the rest are Optuna's own)."""
 
     value: Any = None
 
-    def values_to_check(self) -> list[Scalar]:
-        return [self.value]
+
+Distribution = IntDistribution | FloatDistribution | CategoricalDistribution | Constant
+
+
+def _int_range(key: str, low: Any, high: Any, step: Any = 1, log: bool = False) -> IntDistribution:
+    """Optuna's ``IntDistribution``, once its bounds are checked with errors naming the key."""
+    for bound, v in (("low", low), ("high", high), ("step", step)):
+        if not _is_number(v) or int(v) != v:
+            raise ConfigError(f"{key}.{bound}={v!r}: an int param needs integer bounds")
+    if low > high:
+        raise ConfigError(f"{key}: low={low} > high={high}; need low <= high")
+    if step < 1:
+        raise ConfigError(f"{key}.step={step}: must be >= 1")
+    if log and low < 1:
+        raise ConfigError(f"{key}: log=true needs low >= 1 (got low={low})")
+    if log and step != 1:
+        raise ConfigError(f"{key}: log=true and step={step}; use step=1 with log")
+    return IntDistribution(int(low), int(high), log=log, step=int(step))
+
+
+def _float_range(
+    key: str, low: Any, high: Any, log: bool = False, step: Any = None
+) -> FloatDistribution:
+    """Optuna's ``FloatDistribution``, once its bounds are checked."""
+    for bound, v in (("low", low), ("high", high)):
+        if not _is_number(v):
+            raise ConfigError(f"{key}.{bound}={v!r}: must be a number")
+    if low > high:
+        raise ConfigError(f"{key}: low={low} > high={high}; need low <= high")
+    if log and low <= 0:
+        raise ConfigError(f"{key}: log=true needs low > 0 (got low={low})")
+    if step is not None:
+        if not _is_number(step) or step <= 0:
+            raise ConfigError(f"{key}.step={step!r}: must be a number > 0")
+        if log:
+            raise ConfigError(f"{key}: log=true cannot be combined with step")
+    return FloatDistribution(float(low), float(high), log=log, step=step)
+
+
+def _choices(key: str, choices: Any) -> CategoricalDistribution:
+    """Optuna's ``CategoricalDistribution``, once its choices are checked."""
+    if not isinstance(choices, list | tuple):
+        raise ConfigError(f"{key}.choices={choices!r}: must be a list of values")
+    if not choices:
+        raise ConfigError(f"{key}.choices: must list at least one value")
+    for c in choices:
+        if not (c is None or isinstance(c, bool | int | float | str)):
+            raise ConfigError(f"{key}.choices: {c!r} is not a scalar (bool, int, float, str)")
+    if len(set(map(repr, choices))) != len(choices):
+        raise ConfigError(f"{key}.choices: {list(choices)} has duplicates")
+    return CategoricalDistribution(tuple(choices))
+
+
+def suggest(trial: optuna.Trial, name: str, dist: Distribution) -> Scalar:
+    """Ask ``trial`` for ``name`` from ``dist`` through Optuna's public suggest API."""
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(dist.choices))
+    raise TypeError(f"a constant is not sampled: {dist!r}")
+
+
+def _bounds(dist: Distribution) -> list[Any]:
+    """Values whose validity bounds the whole distribution (for the param rules)."""
+    if isinstance(dist, IntDistribution | FloatDistribution):
+        return [dist.low, dist.high]
+    return possible_values(dist)
 
 
 def possible_values(dist: Distribution) -> list[Any]:
@@ -149,8 +122,8 @@ def possible_values(dist: Distribution) -> list[Any]:
     if isinstance(dist, CategoricalDistribution):
         return list(dist.choices)
     if isinstance(dist, IntDistribution) and (dist.high - dist.low) // dist.step <= 1000:
-        return list(range(int(dist.low), int(dist.high) + 1, int(dist.step)))
-    return [dist.low, dist.high]  # type: ignore[attr-defined]
+        return list(range(dist.low, dist.high + 1, dist.step))
+    return [dist.low, dist.high]
 
 
 @dataclass(frozen=True)
@@ -186,8 +159,8 @@ def _parse_distribution(
                 raise ConfigError(
                     f"{key}: a list is not a value; use {{type: categorical, choices: [...]}}"
                 )
-            return Constant(key, value=[float(v) if _is_number(v) else v for v in spec])
-        return Constant(key, value=spec)
+            return Constant([float(v) if _is_number(v) else v for v in spec])
+        return Constant(spec)
     if "lr_find" in spec:
         return _from_lr_finder(key, spec, lr_suggestion)
     kind = spec.get("type")
@@ -205,12 +178,10 @@ def _parse_distribution(
     if "log" in args and not isinstance(args["log"], bool):
         raise ConfigError(f"{key}.log={args['log']!r}: must be true or false")
     if kind == "int":
-        return IntDistribution(key, **args)
+        return _int_range(key, **args)
     if kind == "float":
-        return FloatDistribution(key, **args)
-    if not isinstance(args["choices"], list | tuple):
-        raise ConfigError(f"{key}.choices={args['choices']!r}: must be a list of values")
-    return CategoricalDistribution(key, choices=tuple(args["choices"]))
+        return _float_range(key, **args)
+    return _choices(key, args["choices"])
 
 
 @dataclass(frozen=True)
@@ -264,7 +235,7 @@ class SearchSpace:
                 when=_parse_when(pkey, spec, seen),
                 per_layer=_parse_per_layer(pkey, spec, seen, rule or CUSTOM),
             )
-            for value in param.distribution.values_to_check():
+            for value in _bounds(param.distribution):
                 if rule is not None and not rule.accepts(value):
                     raise ConfigError(
                         f"{pkey}: {value!r} is not allowed; {name} must be {rule.allowed()}"
@@ -303,7 +274,7 @@ class SearchSpace:
                     value = p.distribution.value
                     constants[n] = value
                 else:
-                    value = p.distribution.suggest(trial, n)
+                    value = suggest(trial, n, p.distribution)
                 sampled[n] = value
         return constants
 
@@ -354,7 +325,7 @@ def _from_lr_finder(key: str, spec: Mapping[str, Any], suggestion: float | None)
             f"{key}.lr_find: no learning-rate finder result for this sweep name; "
             "run `sweep-lr-find name=...` with the same name and tracking.uri first"
         )
-    return FloatDistribution(key, low=suggestion * low, high=suggestion * high, log=True)
+    return _float_range(key, suggestion * low, suggestion * high, log=True)
 
 
 def _may_be(params: list[Param], name: str, value: Any) -> tuple[bool, bool]:
