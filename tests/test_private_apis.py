@@ -8,6 +8,11 @@ a library upgrade that breaks one fails here, by name, not in a user's sweep.
   ``ray start`` records its address for ``ray.init(address="auto")``; read to probe a
   stale record in seconds (``ray.init`` retries a dead address for minutes).
 
+- Tests only: ``ray.autoscaler._private.util.prepare_config/validate_config`` check that
+  ``cluster.yaml`` is a config ``ray up`` accepts (tests/test_cluster_yaml.py; Ray has
+  no public validator), and TensorFlow's ``func_graph`` counts traced graphs
+  (tests/test_train_reuse.py).
+
 Nothing else: the package uses Ray, Optuna and MLflow through public APIs only (the
 last test checks the code for private names).
 """
@@ -15,6 +20,7 @@ last test checks the code for private names).
 from __future__ import annotations
 
 import ast
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +72,9 @@ def test_ray_start_records_its_address_where_auto_reads_it(monkeypatch):
     assert recorded_cluster() is None
     cluster = RayStartCluster(cpus=1, worker=False)
     try:
+        deadline = time.monotonic() + 30  # written after `ray start` prints its banner
+        while recorded_cluster() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert recorded_cluster() == cluster.address
     finally:
         cluster.stop()
