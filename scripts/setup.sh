@@ -25,10 +25,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "setup: installing dnn-sweep and its dependencies into .venv"
 # uv (from PyPI) resolves and installs in parallel: 25 s here against pip's 155 s for the
-# same cold install; pip is the fallback when uv cannot be had.
+# same cold install; pip is the fallback when uv cannot be had. Bytecode is compiled at
+# install, as pip does: with PYTHONDONTWRITEBYTECODE set, every Ray worker would
+# otherwise compile TensorFlow, Ray and MLflow from source at each start.
 pip_install() {
   if .venv/bin/python -m uv --version >/dev/null 2>&1; then
-    .venv/bin/python -m uv pip install --quiet --python .venv/bin/python "$@"
+    .venv/bin/python -m uv pip install --quiet --compile-bytecode --python .venv/bin/python "$@"
   else
     .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }
   fi
