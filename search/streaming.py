@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -184,9 +185,18 @@ class Streamed:
 
     def digest(self, split: str) -> str:
         """A digest of split ``split`` without reading it all: its row count and its
-        first rows (the split is a seeded function of the files)."""
-        first = self.rows(split).take_batch(256, batch_format="numpy")
-        return digest(str(self.counts.get(split, 0)).encode(), _numpy(first))
+        first rows (the split is a seeded function of the files); read once."""
+        return self._digests[split]
+
+    @cached_property
+    def _digests(self) -> dict[str, str]:
+        return {
+            s: digest(
+                str(self.counts.get(s, 0)).encode(),
+                _numpy(self.rows(s).take_batch(256, batch_format="numpy")),
+            )
+            for s in ("train", "val", "test")
+        }
 
     def head(self, n: int) -> tuple[Any, np.ndarray]:
         """The first ``n`` validation rows (an input example for the logged model)."""

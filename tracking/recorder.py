@@ -20,9 +20,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from dnn_sweep.errors import TrackingError
 from tracking.registry import (
-    CHAMPION,
     INPUTS_TAG,
-    LOGGED_MODEL_TAG,
     ROUND_TAG,
     HeldOutScore,
     Registered,
@@ -489,14 +487,7 @@ class SweepRecorder:
         note = version.tags.get("champion.decision") or promote(
             self.client, registered_model, str(version.version), score
         )
-        champion = self.client.get_model_version_by_alias(registered_model, CHAMPION)
-        return Registered(
-            uri=f"models:/{registered_model}/{version.version}",
-            version=str(version.version),
-            model_id=version.tags.get(LOGGED_MODEL_TAG, ""),
-            champion=str(champion.version) == str(version.version),
-            note=note,
-        )
+        return Registered(uri=f"models:/{registered_model}/{version.version}", note=note)
 
 
 def latest_lr_suggestion(tracking_uri: str, experiment: str) -> float | None:

@@ -64,9 +64,6 @@ class Registered:
     """Where the sweep's model went."""
 
     uri: str  # models:/NAME/VERSION
-    version: str
-    model_id: str
-    champion: bool  # whether @champion points at this version now
     note: str  # one line on the champion decision
 
 

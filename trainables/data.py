@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -92,8 +93,16 @@ class Dataset:
         }
 
     def digest(self, split: str) -> str:
-        """A digest of split ``split``'s rows and targets (``train``, ``val``, ``test``)."""
-        return digest(getattr(self, f"x_{split}"), getattr(self, f"y_{split}"))
+        """A digest of split ``split``'s rows and targets (``train``, ``val``, ``test``),
+        hashed once: the parent run's dataset inputs and ``@champion`` both ask."""
+        return self._digests[split]
+
+    @cached_property
+    def _digests(self) -> dict[str, str]:
+        return {
+            s: digest(getattr(self, f"x_{s}"), getattr(self, f"y_{s}"))
+            for s in ("train", "val", "test")
+        }
 
     def head(self, n: int) -> tuple[Any, np.ndarray]:
         """The first ``n`` validation rows (an input example for the logged model)."""
