@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dnn_sweep.errors import ConfigError, NoResultError, TrackingError, UserError
 from search.config import check_command_line, conf_dir, to_plain
@@ -132,9 +132,10 @@ def report_main(argv: list[str] | None = None) -> None:
     """`sweep-report NAME`: the leaderboard of a finished (or running) sweep, from MLflow."""
     import argparse
 
+    from search.schema import Tracking
     from search.settings import _absolute_sqlite
 
-    default_uri = str(OmegaConf.load(Path(conf_dir()) / "tracking" / "sqlite.yaml").uri)
+    default_uri = Tracking().uri
     parser = argparse.ArgumentParser(
         prog="sweep-report",
         description="Print the leaderboard of sweep NAME (its newest run) from MLflow.",

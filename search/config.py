@@ -20,6 +20,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dnn_sweep.errors import ConfigError
+from search.schema import register
+
+# Hydra composes from the schema's defaults: registered once, before any composition
+# (the CLI's @hydra.main, compose() for the Python API and the checks).
+register()
 
 # A multirun expands into at most this many checked compositions.
 MAX_CHECKED_JOBS = 256

@@ -165,7 +165,7 @@ def _with_algorithms(plan: Plan) -> Plan:
     more = s.trials - _planned(state) if state is not None else s.trials
     if more <= 0:
         return plan
-    pbt = s.scheduler.get("name") == "pbt"
+    pbt = s.scheduler.name == "pbt"
     if pbt and (s.warm_start or state is not None):
         key = "warm_start" if state is None else f"trials={s.trials}"
         raise ConfigError(f"{key}: scheduler=pbt draws its population without a study")
@@ -325,8 +325,8 @@ def _sweep_params(plan: Plan) -> dict[str, Any]:
         "objectives": ",".join(f"{m}:{mode}" for m, mode in s.objectives),
         "search_space": s.space.name,
         "model": "build_model (Python API)" if plan.builder else "mlp",
-        "searcher": s.searcher["name"],
-        "scheduler": s.scheduler["name"],
+        "searcher": s.searcher.name,
+        "scheduler": s.scheduler.name,
         "cpus_per_trial": s.cpus_per_trial,
         "mc_dropout_samples": s.mc_dropout_samples,
         "train_size": sizes["train"],
@@ -557,8 +557,8 @@ def _announce(plan: Plan, recorder: SweepRecorder, say: Callable[[str], None]) -
     say(
         f"Sweep '{s.name}': {data.task.kind} on {data.name} ({data.inputs.describe()}, "
         f"{data.sizes()}), optimizing {plan.objective.metric} ({plan.objective.mode}); "
-        f"{s.trials} trials of search space '{s.space.name}', {s.searcher['name']} + "
-        f"{s.scheduler['name']}, {s.max_concurrent} at a time; "
+        f"{s.trials} trials of search space '{s.space.name}', {s.searcher.name} + "
+        f"{s.scheduler.name}, {s.max_concurrent} at a time; "
         f"MLflow run {recorder.parent_run_id} at {s.tracking_uri}"
     )
     for note in data.notes:

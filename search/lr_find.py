@@ -32,7 +32,7 @@ def probe_params(settings: Settings) -> dict[str, Any]:
     """The model to probe: the space's fixed params, then ``lr_find.params``."""
     from trainables.params import resolve
 
-    params = {**settings.space.fixed(), **settings.lr_find["params"]}
+    params = {**settings.space.fixed(), **settings.lr_find.params}
     params.pop("learning_rate", None)
     try:
         resolve(params)
@@ -52,16 +52,16 @@ def run_lr_find(settings: Settings, echo: Callable[[str], None] = print) -> LrFi
     recorder = SweepRecorder(settings.tracking_uri, settings.name)
     run_id = _start_run(recorder, settings, params, data.name)
     echo(
-        f"lr finder on {data.name}: {opts['min_lr']:g} -> {opts['max_lr']:g} over "
-        f"{opts['iterations']} batches; model {params or 'defaults'}"
+        f"lr finder on {data.name}: {opts.min_lr:g} -> {opts.max_lr:g} over "
+        f"{opts.iterations} batches; model {params or 'defaults'}"
     )
     try:
         result = find_lr(
             params,
             data,
-            min_lr=opts["min_lr"],
-            max_lr=opts["max_lr"],
-            iterations=opts["iterations"],
+            min_lr=opts.min_lr,
+            max_lr=opts.max_lr,
+            iterations=opts.iterations,
             seed=settings.seed,
         )
     except BaseException as exc:
@@ -91,9 +91,9 @@ def _start_run(
         {"sweep.role": "lr_find", "sweep.name": settings.name},
         {
             **params,
-            "min_lr": opts["min_lr"],
-            "max_lr": opts["max_lr"],
-            "iterations": opts["iterations"],
+            "min_lr": opts.min_lr,
+            "max_lr": opts.max_lr,
+            "iterations": opts.iterations,
             "dataset": dataset,
         },
     )

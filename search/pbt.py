@@ -16,6 +16,7 @@ from typing import Any
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from dnn_sweep.errors import ConfigError
+from search.schema import Pbt
 
 # Tune's basic generator only sets keys its param space has, and conditional params are
 # absent from some configs: each drawn config goes in whole, as one grid value, under
@@ -87,16 +88,16 @@ def _domain(dist: Any) -> Any:
     return (tune.loguniform if dist.log else tune.uniform)(dist.low, dist.high)
 
 
-def make_pbt(options: dict[str, Any], space: Any) -> Any:
+def make_pbt(options: Pbt, space: Any) -> Any:
     """Tune's PBT over epochs; ranks by the Tuner's metric and mode (the objective)."""
     from ray.tune.schedulers import PopulationBasedTraining
 
     return PopulationBasedTraining(
         time_attr="training_iteration",
-        perturbation_interval=options["perturbation_interval"],
-        hyperparam_mutations={POPULATION_KEY: mutations(space, options["mutate"])},
-        quantile_fraction=options["quantile_fraction"],
-        resample_probability=options["resample_probability"],
+        perturbation_interval=options.perturbation_interval,
+        hyperparam_mutations={POPULATION_KEY: mutations(space, options.mutate)},
+        quantile_fraction=options.quantile_fraction,
+        resample_probability=options.resample_probability,
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from search.progress import format_params
-from tracking.recorder import param_value
+from tracking.recorder import outcome_counts, param_value
 
 # Tags the final phase leaves on the parent run, step by step, so a resume does each
 # step once: the registered model's URI, and that the report was written.
@@ -58,7 +58,7 @@ def from_parent(run: Any, name: str, tracking_uri: str, seconds: float) -> Sweep
         name=name,
         experiment_id=run.info.experiment_id,
         parent_run_id=run.info.run_id,
-        trials={k: int(metrics.get(f"trials_{k}", 0)) for k in ("completed", "pruned", "failed")},
+        trials=outcome_counts(metrics),
         best_params={
             k[5:]: param_value(v) for k, v in sorted(tags.items()) if k.startswith("best.")
         },

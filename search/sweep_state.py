@@ -15,12 +15,18 @@ from typing import Any
 from dnn_sweep.errors import ConfigError
 
 STATE_FILE = "dnn_sweep.json"
+# The layout of what Tune pickles into a sweep's folder (the trainable and its
+# TrialOptions, the searcher, the scheduler, the callbacks). Raise it with any change
+# that renames or reshapes one of them: a folder of another format cannot be restored,
+# and resume says so before Ray starts. 1: no stamp (before search/tune_trial.py).
+STATE_FORMAT = 2
 
 
 def write_state(folder: str, state: dict[str, Any]) -> None:
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
-    (path / STATE_FILE).write_text(json.dumps(state, indent=2, default=str))
+    stamped = {**state, "format": STATE_FORMAT}
+    (path / STATE_FILE).write_text(json.dumps(stamped, indent=2, default=str))
 
 
 def find_state(storage_path: str, name: str) -> tuple[str, dict[str, Any]]:
@@ -44,4 +50,12 @@ def find_state(storage_path: str, name: str) -> tuple[str, dict[str, Any]]:
             f"resume=true name={name}: no sweep of that name under ray.storage_path={root}"
         )
     folder = candidates[-1]
-    return str(folder), json.loads((folder / STATE_FILE).read_text())
+    state = json.loads((folder / STATE_FILE).read_text())
+    if state.get("format", 1) != STATE_FORMAT:
+        raise ConfigError(
+            f"resume=true name={name}: {folder} was written by another dnn-sweep version "
+            f"(state format {state.get('format', 1)}, this one resumes {STATE_FORMAT}); "
+            f"its trials stay in MLflow: start a new sweep with warm_start={name} to "
+            "build on them"
+        )
+    return str(folder), state

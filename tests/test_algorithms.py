@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dnn_sweep.errors import ConfigError
-from search.algorithms import SCHEDULERS, SEARCHERS, make_algorithms, make_sampler
+from search.algorithms import SAMPLERS, TUNE_SCHEDULERS, make_algorithms, make_sampler
 from search.space import SearchSpace
 from tests.helpers import trial_runs
 from trainables.task import Objective
@@ -23,9 +23,10 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
         ({"name": "cmaes", "sigma0": -1}, "searcher.sigma0=-1: must be a number > 0"),
         ({"name": "qmc", "qmc_type": "lhs"}, "searcher.qmc_type='lhs': allowed are sobol, halton"),
         ({"name": "nsga2", "population_size": 1}, "searcher.population_size=1: must be an"),
-        ({"name": "nsga2", "crossover_prob": 2}, "searcher.crossover_prob=2: must be a prob"),
-        ({"name": "tpe", "popsize": 3}, "searcher.popsize: unknown option for searcher (tpe)"),
+        ({"name": "nsga2", "crossover_prob": 2}, "searcher.crossover_prob=2: must be a number <="),
+        ({"name": "tpe", "popsize": 3}, "searcher.popsize: unknown config key"),
         ({"name": "bohb"}, "searcher.name='bohb': allowed are tpe, random, cmaes, gp, qmc"),
+        ({"name": "tpe", "multivariate": "yes"}, "searcher.multivariate='yes': must be true or"),
     ],
 )
 def test_searcher_options_are_checked_by_name(options, message):
@@ -77,11 +78,18 @@ def test_pbt_population_is_drawn_by_the_seeded_sampler(space_config):
     assert (lr.lower, lr.upper) == (1e-4, 1e-2)
 
 
-def test_every_algorithm_has_its_config_file():
-    from tests.conftest import CONF
+def test_every_option_of_the_schema_is_a_hydra_option_with_a_builder():
+    """`searcher=NAME` and `scheduler=NAME` offer exactly the schema's algorithms, each
+    composed with the schema's defaults and built by a factory here (PBT by search.pbt)."""
+    from search.config import compose, to_plain
+    from search.schema import OPTIONS
 
-    for group, table in (("searcher", SEARCHERS), ("scheduler", SCHEDULERS)):
-        assert {p.stem for p in (CONF / group).glob("*.yaml")} == set(table)
+    assert set(SAMPLERS) == set(OPTIONS["searcher"])
+    assert set(TUNE_SCHEDULERS) | {"pbt"} == set(OPTIONS["scheduler"])
+    for group, options in OPTIONS.items():
+        for name, option in options.items():
+            composed = to_plain(compose([f"{group}={name}"]))[group]
+            assert composed == option.model_dump(), (group, name)
 
 
 def _sweep(tmp_path, name: str, *overrides: str):

@@ -97,6 +97,16 @@ BAD_INPUTS = [
     (["task=ordinal"], "task='ordinal': allowed are auto, multiclass"),
     (["objective.metric=val_rmse"], "objective.metric=val_rmse: task multiclass reports"),
     (["objective.metric=val_accuracy", "objective.mode=min"], "objective.mode=min"),
+    # the schema's checks (search/schema.py), each naming the full key
+    (["trial.cpus=abc"], "trial.cpus='abc': must be an integer"),
+    (["scheduler.reduction_factor=1"], "scheduler.reduction_factor=1: must be a number > 1"),
+    (["searcher=cmaes", "searcher.sigma0=-1"], "searcher.sigma0=-1: must be a number > 0"),
+    (["searcher=qmc", "searcher.qmc_type=lhs"], "searcher.qmc_type='lhs': allowed are sobol"),
+    (["lr_find.iterations=5"], "lr_find.iterations=5: must be an integer >= 20"),
+    (["cluster.gpu_wait_s=0"], "cluster.gpu_wait_s=0: must be a number > 0"),
+    (["pareto.tolerance=-1"], "pareto.tolerance=-1: must be a number >= 0"),
+    (["objective.mode=up"], "objective.mode='up': allowed are min, max"),
+    (["resume=maybe"], "resume='maybe': must be true or false"),
     (["objective.metric=accuracy"], "objective.metric='accuracy'"),
     (["--config-dir=/nonexistent/conf"], "--config-dir=/nonexistent/conf: no such folder"),
 ]
@@ -284,3 +294,20 @@ def test_a_cluster_that_cannot_be_joined_leaves_no_records(tmp_path, monkeypatch
     lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
     assert len(lines) == 1 and "cluster.address=auto: no Ray cluster" in lines[0], lines
     assert not list(tmp_path.iterdir()) and not ray.is_initialized()
+
+
+def test_a_sweep_folder_of_another_version_is_refused_by_resume(tmp_path, monkeypatch):
+    """What Tune pickled into an older sweep's folder may name code that has moved:
+    resume refuses it in one line, before Ray starts, and says how to build on it."""
+    import json
+
+    import ray
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "ray_results" / "old-20260101-000000"
+    folder.mkdir(parents=True)
+    (folder / "dnn_sweep.json").write_text(json.dumps({"config": {}, "lr_suggestion": None}))
+    code, lines = check_inputs("dataset=digits", "resume=true", "name=old")
+    assert code == 2 and len(lines) == 1, lines
+    assert "resume=true name=old:" in lines[0] and "state format 1" in lines[0]
+    assert "warm_start=old" in lines[0] and not ray.is_initialized()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from dnn_sweep.generated import section
 from tests.conftest import CONF, ROOT
-from trainables.params import PARAMS, TABLE_MARKERS, docs_table
+from trainables.params import PARAMS, TABLE, docs_table
 
 README = ROOT / "README.md"
 REFERENCE = ROOT / "docs" / "reference.md"
@@ -62,10 +63,13 @@ def test_docs_pages_exist():
 
 
 def test_reference_params_table_is_current():
-    text = REFERENCE.read_text()
-    start, end = TABLE_MARKERS
-    table = text[text.index(start) + len(start) : text.index(end)]
-    assert table.strip() == docs_table(), "run: python -m trainables.params --write"
+    assert section(TABLE) == docs_table(), "run: python -m trainables.params --write"
+
+
+def test_reference_config_table_is_current():
+    from search import schema
+
+    assert section(schema.TABLE) == schema.docs_table(), "run: python -m search.schema --write"
 
 
 def test_docs_name_every_shipped_option():

@@ -52,7 +52,7 @@ def test_config_never_instantiates_a_named_python_object(key, value):
     from dnn_sweep.errors import ConfigError
     from search.algorithms import make_sampler, make_scheduler
 
-    with pytest.raises(ConfigError, match=f"{key}._target_: unknown option"):
+    with pytest.raises(ConfigError, match=f"{key}._target_: unknown config key"):
         if key == "searcher":
             make_sampler(value, seed=0)
         else:
@@ -70,11 +70,12 @@ def test_activation_cannot_name_a_python_callable(value):
 
 def test_dashboard_host_must_be_an_ip():
     from dnn_sweep.errors import ConfigError
-    from search.settings import _host
+    from search.schema import Cluster, validate
 
-    assert _host("127.0.0.1") == "127.0.0.1" and _host("0.0.0.0") == "0.0.0.0"
+    for host in ("127.0.0.1", "0.0.0.0"):
+        assert validate({"dashboard_host": host}, Cluster, "cluster").dashboard_host == host
     with pytest.raises(ConfigError, match="cluster.dashboard_host"):
-        _host("localhost; rm -rf /")
+        validate({"dashboard_host": "localhost; rm -rf /"}, Cluster, "cluster")
 
 
 def test_dashboard_without_its_packages_is_a_config_error(monkeypatch):
@@ -84,7 +85,7 @@ def test_dashboard_without_its_packages_is_a_config_error(monkeypatch):
     from dnn_sweep.errors import ConfigError
     from search.settings import _dashboard
 
-    assert _dashboard({}) is False
+    assert _dashboard(False) is False
     real = metadata.distribution
 
     def without_aiohttp(name: str):
@@ -94,7 +95,7 @@ def test_dashboard_without_its_packages_is_a_config_error(monkeypatch):
 
     monkeypatch.setattr(metadata, "distribution", without_aiohttp)
     with pytest.raises(ConfigError, match=r"cluster.dashboard=true: .*aiohttp.*ray\[default\]"):
-        _dashboard({"dashboard": True})
+        _dashboard(True)
 
 
 @pytest.mark.slow

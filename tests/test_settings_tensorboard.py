@@ -5,17 +5,22 @@ from __future__ import annotations
 import pytest
 
 from dnn_sweep.errors import ConfigError
+from search.schema import Tensorboard, validate
 from search.settings import _tensorboard
 
 
+def checked(options: dict, name: str = "s"):
+    return _tensorboard(validate(options, Tensorboard, "tensorboard"), name)
+
+
 def test_off_by_default():
-    assert _tensorboard({}, "s") is None
-    assert _tensorboard({"enabled": False, "log_dir": "x"}, "s") is None
+    assert checked({}) is None
+    assert checked({"enabled": False, "log_dir": "x"}) is None
 
 
 def test_enabled_gives_an_absolute_folder_per_sweep(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    tb = _tensorboard({"enabled": True, "log_dir": "tb", "profile_batch": "10,20"}, "demo")
+    tb = checked({"enabled": True, "log_dir": "tb", "profile_batch": "10,20"}, "demo")
     assert tb == {"log_dir": f"{tmp_path}/tb/demo", "histogram_freq": 0, "profile_batch": "10,20"}
 
 
@@ -25,12 +30,13 @@ def test_enabled_gives_an_absolute_folder_per_sweep(tmp_path, monkeypatch):
         ({"enabled": "yes"}, "tensorboard.enabled"),
         ({"enabled": True, "log_dir": ""}, "tensorboard.log_dir"),
         ({"enabled": True, "log_dir": "x", "histogram_freq": -1}, "tensorboard.histogram_freq"),
-        ({"enabled": True, "log_dir": "x", "profile_batch": "a-b"}, "tensorboard.profile_batch"),
+        ({"enabled": False, "profile_batch": "a-b"}, "tensorboard.profile_batch"),
     ],
 )
 def test_bad_options_name_the_key(options, key):
+    """Checked even when off: a typo is not silently kept for later."""
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        _tensorboard(options, "s")
+        checked(options)
 
 
 @pytest.mark.slow

@@ -111,3 +111,24 @@ def test_unreachable_tracking_server_fails_fast():
     with pytest.raises(TrackingError, match=r"tracking.uri=http://127.0.0.1:9"):
         check_reachable("http://127.0.0.1:9", timeout=3)
     assert time.monotonic() - started < 10
+
+
+def test_records_of_the_old_vocabulary_read_as_todays(recorder):
+    """Sweeps recorded before `stopped_early` became `pruned` read in today's words:
+    each trial's status, and the parent's counts."""
+    from search.summary import from_parent
+    from tracking.runs import load_sweep
+
+    cb = MLflowTrialCallback(recorder)
+    old = fake_trial("a", {"n_hidden": 2})
+    cb.on_trial_start(0, [], old)
+    cb.on_trial_result(0, [], old, {"training_iteration": 1, "val_accuracy": 0.5})
+    client = MlflowClient(recorder.tracking_uri)
+    client.set_tag(children(recorder)["a"].info.run_id, "trial_status", "stopped_early")
+    for key, value in (("trials_stopped_early", 3), ("trials_completed", 2)):
+        client.log_metric(recorder.parent_run_id, key, value)
+
+    sweep = load_sweep(recorder.tracking_uri, "unit", curves=False)
+    assert [t.status for t in sweep.trials] == ["pruned"]
+    summary = from_parent(client.get_run(recorder.parent_run_id), "unit", "", 1.0)
+    assert summary.trials == {"completed": 2, "pruned": 3, "failed": 0}

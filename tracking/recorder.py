@@ -60,6 +60,24 @@ class TrialOutcome(enum.Enum):
         return self.value[1]
 
 
+# Words of the vocabulary that earlier versions recorded, and what they mean now: records
+# of sweeps run before the rename read as today's (tags and parent counts alike).
+LEGACY_OUTCOMES = {"stopped_early": TrialOutcome.PRUNED.tag}
+
+
+def outcome_tag(tag: str) -> str:
+    """A recorded ``trial_status`` in today's vocabulary."""
+    return LEGACY_OUTCOMES.get(tag, tag)
+
+
+def outcome_counts(metrics: dict[str, float]) -> dict[str, int]:
+    """A parent run's ``trials_<outcome>`` counts, in today's vocabulary."""
+    counts = {o.tag: 0 for o in TrialOutcome}
+    for old, new in (*((o.tag, o.tag) for o in TrialOutcome), *LEGACY_OUTCOMES.items()):
+        counts[new] += int(metrics.get(f"trials_{old}", 0))
+    return counts
+
+
 def _param_value(value: Any) -> str:
     return mask(value)[:MAX_PARAM_LEN]
 

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from dnn_sweep.errors import TrackingError
+from tracking.recorder import outcome_tag
 
 # Learning curves read back per trial (step = epoch), besides the objective's.
 CURVES = ("val_loss", "loss")
@@ -191,7 +192,7 @@ def _record(
     record = TrialRecord(
         run_id=run.info.run_id,
         name=run.info.run_name or run.info.run_id,
-        status=run.data.tags.get("trial_status", run.info.status.lower()),
+        status=outcome_tag(run.data.tags.get("trial_status", run.info.status.lower())),
         params=dict(run.data.params),
         started=run.info.start_time / 1000,
         objective=objective,

@@ -743,26 +743,15 @@ def docs_table() -> str:
     return "\n".join(rows)
 
 
-DOCS_PAGE = "docs/reference.md"  # holds the table, between these markers
-TABLE_MARKERS = ("<!-- params-table:start -->", "<!-- params-table:end -->")
-
-
-def write_docs_table(page: str | None = None) -> None:
-    """Replace the table between the markers of ``page`` (default: the repository's
-    docs/reference.md) with :func:`docs_table`."""
-    from pathlib import Path
-
-    path = Path(page) if page else Path(__file__).resolve().parents[1] / DOCS_PAGE
-    start, end = TABLE_MARKERS
-    head, rest = path.read_text().split(start, 1)
-    tail = rest.split(end, 1)[1]
-    path.write_text(f"{head}{start}\n{docs_table()}\n{end}{tail}")
+TABLE = "params-table"  # its section of docs/reference.md (dnn_sweep.generated)
 
 
 if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] == ["--write"]:  # python -m trainables.params --write
-        write_docs_table()
+        from dnn_sweep.generated import write_section
+
+        write_section(TABLE, docs_table())
     else:
         print(docs_table())
