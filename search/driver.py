@@ -38,6 +38,7 @@ from search.settings import Settings
 from search.study import StudyRef, open_study, warm_start_trials
 from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, write_state
+from search.transfer_source import Source, resolve_source
 from search.tune_trial import TrialOptions, run_trial
 from tracking import SweepRecorder, TrialOutcome
 from tracking.health import check_reachable
@@ -74,6 +75,7 @@ class Plan:
     warm_trials: tuple[Any, ...] = ()  # warm_start's sweep's trials, checked for this one
     more: int = 0  # trials a resume adds, as a new Tune run (segment)
     segments: tuple[str, ...] = ()  # the sweep's earlier, finished Tune runs
+    source: Source | None = None  # transfer.source, loaded and checked
 
     @property
     def round(self) -> int:
@@ -112,7 +114,8 @@ def prepare(
         size = default_size(objective, bool(settings.objectives))
         settings = replace(settings, ensemble_size=size)
     _check_objectives(settings, data.task)
-    settings.space.check_data(data.spec)
+    source = _transfer(settings, inputs, data.spec)
+    settings.space.check_data(data.spec, transfer=source is not None)
     if inputs.builder is not None:
         from search.user_model import check_builder, ship
 
@@ -120,13 +123,48 @@ def prepare(
         check_builder(inputs.builder, settings.space, data.spec, settings.seed)
     segments = tuple(state.get("segments", [])) if state else ()
     plan = Plan(
-        settings, data, objective, None, folder, state, inputs.builder, run_name, segments=segments
+        settings,
+        data,
+        objective,
+        None,
+        folder,
+        state,
+        inputs.builder,
+        run_name,
+        segments=segments,
+        source=source,
     )
     check_reachable(settings.tracking_uri)
     check_registered_inputs(
         settings.tracking_uri, settings.registered_model, data.inputs.schema_digest(), data.name
     )
     return _with_algorithms(plan)  # before Ray starts, so a bad option fails in seconds
+
+
+def _transfer(settings: Settings, inputs: UserInputs, spec: Any) -> Source | None:
+    """The transfer source, found and checked against the data (None: no transfer).
+
+    Raises:
+        ConfigError: a source that cannot be used, or an option that cannot go with it.
+    """
+    if settings.transfer_source is None:
+        return None
+    if inputs.builder is not None:
+        raise ConfigError(
+            "transfer.source: reuses the layers of an MLP in our builder's terms; not with "
+            "a build_model of your own"
+        )
+    if settings.scheduler.name == "pbt":
+        raise ConfigError(
+            "scheduler.name=pbt: not with transfer.source (PBT rebuilds a trial's model "
+            "from its params alone)"
+        )
+    if settings.refit:
+        raise ConfigError(
+            "final.refit=true: not with transfer.source (a refit would train the model "
+            "without its source); re-check with recheck.top_k instead"
+        )
+    return resolve_source(settings.transfer_source, settings.tracking_uri, spec)
 
 
 def _check_objectives(settings: Settings, task: Any) -> None:
@@ -332,6 +370,7 @@ def _sweep_params(plan: Plan) -> dict[str, Any]:
         "train_size": sizes["train"],
         "val_size": sizes["val"],
         "test_size": sizes["test"],
+        **(plan.source.params() if plan.source else {}),
         "study.name": plan.study.name if plan.study else "",
         "study.storage": plan.study.storage if plan.study else "",
         "warm_start": s.warm_start or "",
@@ -452,6 +491,8 @@ def _wrapped(plan: Plan, trainable: Any) -> Any:
                 tensorboard=settings.tensorboard,
                 builder=plan.builder,
                 costs=any(m in COSTS for m, _ in settings.objectives),
+                source=plan.source.saved if plan.source else None,
+                cache=settings.transfer_cache,
             ),
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},

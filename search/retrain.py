@@ -55,6 +55,8 @@ class Options:
     max_epochs: int
     objective: tuple[str, str]
     builder: Any = None
+    source: bytes | None = None  # a transfer sweep's source (.keras bytes)
+    cache: bool = True
 
 
 def run_jobs(
@@ -97,6 +99,7 @@ def _recheck(job: Job, data: Any, options: Options) -> Done:
     """The config trained again on the training split with a fresh seed, as its trial
     was (same epoch cap, same early stopping); its best validation value."""
     from trainables.train import train
+    from trainables.transfer import loader
 
     objective = Objective(*options.objective)
     curve: list[dict[str, float]] = []
@@ -112,6 +115,8 @@ def _recheck(job: Job, data: Any, options: Options) -> Done:
         objective=objective,
         seed=job.seed,
         builder=options.builder,
+        source=None if options.source is None else loader(options.source),
+        cache=options.cache,
     )
     values = [row[objective.metric] for row in curve]
     best = objective.best_of(values)

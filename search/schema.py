@@ -441,6 +441,21 @@ class RayStorage(Section):
     shared folder on clusters)."""
 
 
+class Transfer(Section):
+    """Transfer learning (HOML 2e ch. 11, "Reusing Pretrained Layers"): every trial
+    starts from a trained model's lower layers, the search space's transfer params
+    (reuse_layers, freeze_layers, freeze_epochs, unfreeze_top, finetune_lr_factor,
+    from_scratch) saying how much of it to keep and how to train it."""
+
+    source: Annotated[str, Field(min_length=1)] | None = None
+    """The model to reuse: models:/NAME/VERSION or models:/NAME@ALIAS (one dnn-sweep
+    registered, in tracking.uri), a .keras file, or a folder holding one (an MLflow
+    model dnn-sweep logged); null = off. Its input must match the data's."""
+    cache: bool = True
+    """While the reused bottom is frozen, compute its outputs on the training and
+    validation data once and train only the layers above them (in-memory data)."""
+
+
 def _sweep_name(value: str) -> str:
     if not value.strip() or "/" in value:
         raise ConfigError(f"name={value!r}: must be a non-empty string without '/'")
@@ -512,6 +527,7 @@ class SweepConfig(Section):
     lr_find: LrFind = LrFind()
     tensorboard: Tensorboard = Tensorboard()
     ray: RayStorage = RayStorage()
+    transfer: Transfer = Transfer()
     dataset: dict[str, Any]
     """table, arrays, images (your data; their keys: docs/data.md, "Your own data"),
     fashion_mnist (55k train / 5k validation / 10k test; its path defaults to

@@ -136,6 +136,8 @@ class Settings:
     refit: bool  # final.refit: the registered model retrained on train + val
     recheck_top_k: int  # re-check the best k configs on fresh seeds (0: off)
     recheck_seeds: int
+    transfer_source: str | None  # transfer.source, as given (search/transfer_source.py)
+    transfer_cache: bool
 
     @property
     def rechecked(self) -> int:
@@ -197,12 +199,21 @@ class Settings:
             objective_mode=pairs[0][1] if pairs else c.objective.mode,
             objectives=pairs,
             pareto_tolerance=c.pareto.tolerance,
-            ensemble_size=c.ensemble.size,
-            ensemble_candidates=c.ensemble.candidates,
-            refit=c.final.refit,
-            recheck_top_k=c.recheck.top_k,
-            recheck_seeds=c.recheck.seeds,
+            **_after_search(c),
+            transfer_source=c.transfer.source,
+            transfer_cache=c.transfer.cache,
         )
+
+
+def _after_search(c: SweepConfig) -> dict[str, Any]:
+    """How the registered model is made once the search ends."""
+    return {
+        "ensemble_size": c.ensemble.size,
+        "ensemble_candidates": c.ensemble.candidates,
+        "refit": c.final.refit,
+        "recheck_top_k": c.recheck.top_k,
+        "recheck_seeds": c.recheck.seeds,
+    }
 
 
 def _places(c: SweepConfig) -> dict[str, Any]:

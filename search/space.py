@@ -287,21 +287,28 @@ class SearchSpace:
         """The params fixed for every trial (e.g. the model the lr finder probes)."""
         return _fixed(self.params)
 
-    def check_data(self, spec: Any, key: str = "search_space") -> None:
+    def check_data(self, spec: Any, key: str = "search_space", transfer: bool = False) -> None:
         """Refuse params that would have no effect on this data (``regression_loss`` for
-        a classifier, ``embedding_dim`` without categorical columns).
+        a classifier, ``embedding_dim`` without categorical columns) or in this sweep
+        (``reuse_layers`` without ``transfer.source``).
 
         Raises:
-            ConfigError: naming the param and what the data is.
+            ConfigError: naming the param and what the data (or the sweep) is.
         """
         for p in self.params:
             rule = PARAMS.get(p.name)
-            if rule is not None and rule.needs and not data_has(rule.needs, spec):
-                what = {"regression": "task=regression", "categorical": "categorical columns"}
+            if rule is None or not rule.needs or data_has(rule.needs, spec, transfer):
+                continue
+            if rule.needs == "transfer":
                 raise ConfigError(
-                    f"{key}.params.{p.name}: only has an effect with {what[rule.needs]}; "
-                    f"this data is {spec.task.kind}, {spec.inputs.describe()}"
+                    f"{key}.params.{p.name}: only has an effect with transfer.source (a "
+                    "model to reuse), which this sweep does not set"
                 )
+            what = {"regression": "task=regression", "categorical": "categorical columns"}
+            raise ConfigError(
+                f"{key}.params.{p.name}: only has an effect with {what[rule.needs]}; "
+                f"this data is {spec.task.kind}, {spec.inputs.describe()}"
+            )
 
     @staticmethod
     def needs_lr_suggestion(config: Any) -> bool:

@@ -130,6 +130,8 @@ class TrialOptions:
     tensorboard: dict[str, Any] | None = None
     builder: Any = None  # a user's build_model(params, spec), or None for our MLP
     costs: bool = False  # measure n_params / latency_ms (a cost objective asks)
+    source: bytes | None = None  # transfer.source's .keras file: a transfer trial
+    cache: bool = True  # transfer.cache: the frozen bottom's outputs computed once
 
 
 def run_trial(config: dict[str, Any], data: TrainingData, settings: TrialOptions) -> None:
@@ -225,6 +227,7 @@ def _train(
     """``trainables.train`` from ``start``: fresh, resumed, or (``rebuild``) a model built
     for new params with the checkpoint's weights (PBT)."""
     from trainables.train import train
+    from trainables.transfer import loader
 
     train(
         config,
@@ -238,6 +241,8 @@ def _train(
         initial_epoch=start.epoch,
         tensorboard=tensorboard,
         builder=settings.builder,
+        source=None if settings.source is None else loader(settings.source),
+        cache=settings.cache,
     )
 
 

@@ -35,7 +35,11 @@ def build(**params) -> keras.Sequential:
 
 
 def hidden_dense(model: keras.Model) -> list[keras.layers.Dense]:
-    return [layer for layer in model.layers if layer.name.startswith("hidden_")]
+    return [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Dense) and layer.name.startswith("hidden_")
+    ]
 
 
 def body(model: keras.Model) -> list[keras.layers.Layer]:

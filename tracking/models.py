@@ -6,6 +6,8 @@ uploads and registers it).
 - Tables: a pyfunc model from code (``served_table.py``) around the exported SavedModel,
   so ``predict`` takes raw DataFrame rows (strings and blanks included), which the Keras
   flavor cannot feed to a model with one input per column.
+- Both keep the Keras model itself as ``model.keras`` (``KERAS_FILE``): a SavedModel
+  serves predictions only, and a later sweep reuses the layers (``transfer.source``).
 
 Requirements are given explicitly: inferring them costs seconds per model.
 """
@@ -19,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 SERVED_TABLE = Path(__file__).with_name("served_table.py")
+# Beside the SavedModel that serves predictions, every logged model keeps its Keras model
+# (Keras can reuse it layer by layer: a later sweep's transfer.source).
+KERAS_FILE = "model.keras"
 
 
 def keras_saver(
@@ -40,6 +45,7 @@ def keras_saver(
                 save_exported_model=True,
                 pip_requirements=pip_requirements,
             )
+        model.save(str(Path(path) / KERAS_FILE))  # the Keras model, for transfer.source
 
     return save
 

@@ -191,3 +191,49 @@ def check_registered_inputs(tracking_uri: str, name: str, digest: str, dataset: 
         return
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     check_inputs(client, name, digest, dataset)
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A registered model version's files, fetched to a local folder."""
+
+    folder: str
+    name: str
+    version: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def download_version(uri: str, tracking_uri: str, key: str = "transfer.source") -> Downloaded:
+    """The files of ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` in the registry
+    at ``tracking_uri``, in a new local folder.
+
+    Raises:
+        ConfigError: a malformed URI, or no such model, version or alias (``key``
+            names the config key that gave it).
+    """
+    import mlflow
+
+    ref = uri.removeprefix("models:/")
+    name, at, alias = ref.partition("@")
+    name, slash, number = name.partition("/") if not at else (name, "", "")
+    if not name or (not at and not number.isdigit()) or (at and not alias):
+        raise ConfigError(f"{key}={uri}: must be models:/NAME/VERSION or models:/NAME@ALIAS")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        version = (
+            client.get_model_version_by_alias(name, alias)
+            if at
+            else client.get_model_version(name, number)
+        )
+    except MlflowException:
+        raise ConfigError(
+            f"{key}={uri}: no such registered model version in {tracking_uri}"
+        ) from None
+    folder = tempfile.mkdtemp(prefix="dnn-sweep-source-")
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=version.source, dst_path=folder, tracking_uri=tracking_uri
+    )
+    return Downloaded(folder, name, str(version.version))

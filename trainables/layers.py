@@ -26,7 +26,7 @@ class RReLU(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        if training:
+        if training and self.trainable:  # frozen (transfer): inference mode, as BN is
             slope = keras.random.uniform(
                 ops.shape(inputs), self.lower, self.upper, seed=self.seed_generator
             )

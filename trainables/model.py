@@ -39,16 +39,20 @@ def hidden_units(p: dict[str, Any]) -> list[int]:
     return units
 
 
-def _dropout(p: dict[str, Any], rate: float, seed: int) -> keras.layers.Layer:
+def _dropout(
+    p: dict[str, Any], rate: float, seed: int, name: str | None = None
+) -> keras.layers.Layer:
     cls = keras.layers.AlphaDropout if p["dropout_type"] == "alpha" else keras.layers.Dropout
-    return cls(rate, seed=seed)
+    return cls(rate, seed=seed, name=name)
 
 
-def _batch_norm(p: dict[str, Any]) -> keras.layers.Layer:
-    return keras.layers.BatchNormalization(momentum=p["bn_momentum"], epsilon=p["bn_epsilon"])
+def _batch_norm(p: dict[str, Any], name: str | None = None) -> keras.layers.Layer:
+    return keras.layers.BatchNormalization(
+        momentum=p["bn_momentum"], epsilon=p["bn_epsilon"], name=name
+    )
 
 
-def _regularizer(p: dict[str, Any]) -> keras.regularizers.Regularizer | None:
+def regularizer(p: dict[str, Any]) -> keras.regularizers.Regularizer | None:
     l1, l2 = p["l1"], p["l2"]
     if l1 > 0 and l2 > 0:
         return keras.regularizers.L1L2(l1=l1, l2=l2)
@@ -62,15 +66,17 @@ def _input_layers(p: dict[str, Any], ctx: BuildContext) -> tuple[Any, Any]:
         ctx.spec.inputs, p["input_norm"], p["categorical_encoding"], p["embedding_dim"]
     )
     if p["input_bn"]:
-        x = _batch_norm(p)(x)
+        x = _batch_norm(p, "input_bn")(x)
     if p["input_dropout"] > 0:
-        x = _dropout(p, p["input_dropout"], ctx.seed + 1000)(x)
+        x = _dropout(p, p["input_dropout"], ctx.seed + 1000, "input_dropout")(x)
     return inputs, x
 
 
-def _hidden(p: dict[str, Any], ctx: BuildContext, x: Any) -> Any:
+def hidden_layers(p: dict[str, Any], ctx: BuildContext, x: Any, prefix: str = "hidden") -> Any:
+    """``n_hidden`` blocks (Dense, batch norm, activation, dropout) on ``x``, every layer
+    named ``<prefix>_...`` (a transfer model's new blocks sit beside reused ones)."""
     init = INITIALIZERS[p["initializer"]]
-    reg = _regularizer(p)
+    reg = regularizer(p)
     for i, units in enumerate(hidden_units(p)):
         x = keras.layers.Dense(
             units,
@@ -80,15 +86,17 @@ def _hidden(p: dict[str, Any], ctx: BuildContext, x: Any) -> Any:
             kernel_constraint=keras.constraints.MaxNorm(p["max_norm"], axis=0)
             if p["max_norm"] > 0
             else None,
-            name=f"hidden_{i}",
+            name=f"{prefix}_{i}",
         )(x)
         if p["batch_norm"] == "before":
-            x = _batch_norm(p)(x)
-        x = ACTIVATIONS[p["activation"]](p)(x)
+            x = _batch_norm(p, f"{prefix}_bn_{i}")(x)
+        activation = ACTIVATIONS[p["activation"]](p)
+        activation.name = f"{prefix}_act_{i}"  # unique beside a transfer source's layers
+        x = activation(x)
         if p["batch_norm"] == "after":
-            x = _batch_norm(p)(x)
+            x = _batch_norm(p, f"{prefix}_bn_{i}")(x)
         if p["dropout"] > 0:
-            x = _dropout(p, p["dropout"], ctx.seed + i)(x)
+            x = _dropout(p, p["dropout"], ctx.seed + i, f"{prefix}_dropout_{i}")(x)
     return x
 
 
@@ -103,7 +111,7 @@ def build_model(params: dict[str, Any], ctx: BuildContext) -> keras.Model:
     """
     p = resolve(params)
     inputs, x = _input_layers(p, ctx)
-    outputs = output_block(_hidden(p, ctx, x), ctx.spec.task, _regularizer(p), ctx.seed)
+    outputs = output_block(hidden_layers(p, ctx, x), ctx.spec.task, regularizer(p), ctx.seed)
     model = keras.Model(inputs, outputs, name="mlp")
     compile_model(model, p, ctx)
     return model

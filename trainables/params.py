@@ -581,6 +581,66 @@ PARAMS: dict[str, ParamRule] = {
         below=1.0,
         applies=_when("lr_schedule", "cosine"),
     ),
+    # -- transfer learning (with transfer.source) -----------------------------------------
+    "from_scratch": _rule(
+        "bool",
+        "the transfer model's architecture with fresh weights, nothing frozen: the "
+        "comparison that says whether transfer helps",
+        False,
+        "HOML 2e ch. 11, Reusing Pretrained Layers (the same model trained from scratch)",
+        needs="transfer",
+    ),
+    "reuse_layers": _rule(
+        "int",
+        "hidden layers of the source reused, from the bottom (above its depth: all); "
+        "n_hidden new ones go on top",
+        100,
+        "HOML 2e ch. 11, 'the more similar the tasks, the more layers you want to reuse'",
+        minimum=0,
+        maximum=100,
+        needs="transfer",
+    ),
+    "freeze_layers": _rule(
+        "int",
+        "reused layers frozen, from the bottom (above reuse_layers: all); they run as at "
+        "inference, and their outputs are computed once (transfer.cache)",
+        100,
+        "HOML 2e ch. 11, freezing the reused layers; HOML 1e ch. 11, Caching the Frozen Layers",
+        minimum=0,
+        maximum=100,
+        applies=_when("from_scratch", False),
+        needs="transfer",
+    ),
+    "freeze_epochs": _rule(
+        "int",
+        "epochs trained with freeze_layers frozen, before unfreeze_top of them are "
+        "unfrozen (at or above max_epochs: never)",
+        4,
+        "HOML 2e ch. 11, 'train the model for a few epochs' (4), then unfreeze",
+        minimum=0,
+        applies=_when("from_scratch", False),
+        needs="transfer",
+    ),
+    "unfreeze_top": _rule(
+        "int",
+        "frozen layers unfrozen after freeze_epochs, from the top (above freeze_layers: all)",
+        100,
+        "HOML 2e ch. 11, 'unfreeze one or two of the top hidden layers'",
+        minimum=0,
+        maximum=100,
+        applies=_when("from_scratch", False),
+        needs="transfer",
+    ),
+    "finetune_lr_factor": _rule(
+        "float",
+        "learning-rate multiplier once layers are unfrozen",
+        0.1,
+        "HOML 2e ch. 11, learning rate 1e-3 while frozen, 1e-4 after unfreezing",
+        above=0.0,
+        maximum=1.0,
+        applies=_when("from_scratch", False),
+        needs="transfer",
+    ),
 }
 
 
@@ -630,6 +690,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "warmup_epochs",
         "cosine_alpha",
     ),
+    "transfer learning": (
+        "from_scratch",
+        "reuse_layers",
+        "freeze_layers",
+        "freeze_epochs",
+        "unfreeze_top",
+        "finetune_lr_factor",
+    ),
 }
 
 
@@ -643,8 +711,11 @@ def base_name(name: str) -> str | None:
     return None
 
 
-def data_has(need: str, spec: Any) -> bool:
-    """Whether data with ``spec`` (a ``DataSpec``) gives a ``needs`` param an effect."""
+def data_has(need: str, spec: Any, transfer: bool = False) -> bool:
+    """Whether data with ``spec`` (a ``DataSpec``), in a sweep with (``transfer``) or
+    without a transfer source, gives a ``needs`` param an effect."""
+    if need == "transfer":
+        return transfer
     if need == "regression":
         return spec.task.kind == "regression"
     if need == "categorical":
@@ -734,7 +805,11 @@ def docs_table() -> str:
             for g, v in rule.applies
         )
         default = _fmt(rule.default) if rule.default is not None else "see what"
-        needs = {"regression": "task regression", "categorical": "categorical columns"}
+        needs = {
+            "regression": "task regression",
+            "categorical": "categorical columns",
+            "transfer": "transfer.source",
+        }
         when = " and ".join(filter(None, [needs.get(rule.needs, ""), when]))
         rows.append(
             f"| {group_of[name]} | `{name}` | {rule.allowed()} | {default} "

@@ -44,8 +44,8 @@ def output_names(spec: DataSpec, target: str = "prediction") -> list[str]:
 
 
 def export_table_model(model: Any, spec: DataSpec, folder: Path) -> dict[str, str]:
-    """Export a table model as a SavedModel plus ``columns.json`` in ``folder``;
-    returns the artifacts the serving wrapper loads ({name: path})."""
+    """Export a table model as a SavedModel plus ``columns.json`` in ``folder``, with
+    the Keras model beside them; returns the artifacts the model ships ({name: path})."""
     saved = folder / "saved_model"
     with redirect_stdout(io.StringIO()):  # Keras prints the SavedModel's endpoints
         model.export(str(saved))
@@ -58,4 +58,6 @@ def export_table_model(model: Any, spec: DataSpec, folder: Path) -> dict[str, st
             }
         )
     )
-    return {"saved_model": str(saved), "columns": str(columns)}
+    keras_model = folder / "model.keras"  # reusable layer by layer (transfer.source)
+    model.save(str(keras_model))
+    return {"saved_model": str(saved), "columns": str(columns), "keras": str(keras_model)}

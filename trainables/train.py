@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import keras
 
 from trainables.model import BuildContext, build_model, compile_model
-from trainables.params import known_params, resolve
+from trainables.params import Resolved, known_params, resolve
 from trainables.private_apis import custom_gradients, forget_custom_gradients
 from trainables.schedules import build_schedule
 from trainables.spec import DataSpec
@@ -21,6 +21,9 @@ from trainables.task import Objective
 EpochHook = Callable[[int, dict[str, float], keras.Model, bool], None]
 # A user's model: (every param of the trial, the data's spec) -> a Keras model.
 ModelBuilder = Callable[[dict[str, Any], DataSpec], keras.Model]
+# A transfer trial's source: the source model loaded afresh (its layers become the new
+# model's, so each build gets its own copy).
+SourceLoader = Callable[[], keras.Model]
 
 
 class TrainingData(Protocol):
@@ -75,6 +78,7 @@ class _EpochReporter(keras.callbacks.Callback):
         self._started = 0.0
         self.best = objective.worst
         self.epochs = 0
+        self.hook_model: keras.Model | None = None  # the whole model, when fit trains a part
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
@@ -101,7 +105,7 @@ class _EpochReporter(keras.callbacks.Callback):
         if self._objective.better(metrics[self._objective.metric], self.best):
             self.best = metrics[self._objective.metric]
         last = bool(self.model.stop_training) or epoch + 1 >= self._max_epochs
-        self._hook(epoch + 1, metrics, self.model, last)
+        self._hook(epoch + 1, metrics, self.hook_model or self.model, last)
 
 
 def build_context(spec: DataSpec, batch_size: int, epochs: int, seed: int) -> BuildContext:
@@ -205,6 +209,8 @@ def train(
     initial_epoch: int = 0,
     tensorboard: dict[str, Any] | None = None,
     builder: ModelBuilder | None = None,
+    source: SourceLoader | None = None,
+    cache: bool = True,
 ) -> TrainResult:
     """Train a fresh model for ``params`` on ``data``'s train split, validating each epoch.
 
@@ -219,24 +225,28 @@ def train(
     ``tensorboard`` ({log_dir, histogram_freq, profile_batch}) adds Keras' TensorBoard
     callback (learning curves, and optionally weight histograms and a profile).
     ``builder`` is a user's ``build_model(params, spec)``; it gets every param, ours and
-    its own.
+    its own. ``source`` makes it a transfer trial (``trainables.transfer``), trained in
+    phases, the frozen part's outputs computed once when ``cache``.
     """
     p = resolve(known_params(params) if builder else params)
     keras.backend.clear_session(free_memory=True)
     registered = custom_gradients()
     keras.utils.set_random_seed(seed)
     ctx = build_context(data.spec, p["batch_size"], max_epochs, seed)
-    model = _starting_model(params if builder else p, ctx, builder, resume_from, rebuild)
     reporter = _EpochReporter(on_epoch_end, max_epochs, objective)
     callbacks = [*training_callbacks(p, ctx, objective), *_tensorboard(tensorboard), reporter]
     try:
-        model.fit(
-            **data.fit_args(p["batch_size"], seed),
-            epochs=max_epochs,
-            callbacks=callbacks,
-            initial_epoch=initial_epoch,
-            verbose=0,
-        )
+        if source is not None:
+            _fit_phases(p, data, ctx, (source, cache), resume_from, initial_epoch, callbacks)
+        else:
+            model = _starting_model(params if builder else p, ctx, builder, resume_from, rebuild)
+            model.fit(
+                **data.fit_args(p["batch_size"], seed),
+                epochs=max_epochs,
+                callbacks=callbacks,
+                initial_epoch=initial_epoch,
+                verbose=0,
+            )
     finally:
         forget_custom_gradients(registered)
     return TrainResult(
@@ -244,6 +254,56 @@ def train(
         best=reporter.best,
         stopped_by_patience=reporter.epochs < max_epochs,
     )
+
+
+def _fit_phases(
+    p: Resolved,
+    data: TrainingData,
+    ctx: BuildContext,
+    source: tuple[SourceLoader, bool],
+    resume_from: str | None,
+    initial_epoch: int,
+    callbacks: list[Any],
+) -> None:
+    """A transfer trial: one fit per phase (``transfer.phases``), each on a model built
+    for it with the weights of the one before (or of the checkpoint resumed from) and
+    compiled with its own learning rate; schedules go on from the steps taken. With the
+    cache, a phase with a frozen bottom trains only the part above it, on the bottom's
+    outputs computed once."""
+    from trainables import transfer
+
+    load, cache = source
+    first: keras.Model | None = load()
+    previous = load_checkpoint(resume_from) if resume_from else None
+    reporter = callbacks[-1]
+    depth = transfer.stack_of(transfer.source_model(first)).depth
+    for phase in transfer.phases(p, depth, ctx.epochs):
+        if phase.end <= initial_epoch:
+            continue
+        model, features = transfer.build(
+            first if first is not None else load(), p, ctx, phase.frozen
+        )
+        first = None
+        if previous is not None:
+            transfer.copy_weights(previous, model)
+        fit_model, args = model, data.fit_args(p["batch_size"], ctx.seed)
+        if cache and features is not None:
+            bottom, top = transfer.split(model, features)
+            faster = transfer.cached(args, bottom, p["batch_size"])
+            fit_model, args = (top, faster) if faster is not None else (model, args)
+        compile_model(fit_model, _scaled(p, phase.lr_factor), ctx)
+        fit_model.optimizer.iterations.assign(transfer.phase_steps(phase, ctx.steps_per_epoch))
+        reporter.hook_model = model
+        start = max(phase.start, initial_epoch)
+        fit_model.fit(**args, epochs=phase.end, initial_epoch=start, callbacks=callbacks, verbose=0)
+        previous = model
+        if fit_model.stop_training:
+            break
+
+
+def _scaled(p: Resolved, factor: float) -> Resolved:
+    """``p`` with the learning rate times ``factor`` (fine-tuning after unfreezing)."""
+    return p if factor == 1 else Resolved({**p, "learning_rate": p["learning_rate"] * factor})
 
 
 def refit(

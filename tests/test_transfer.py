@@ -1,0 +1,337 @@
+"""Transfer learning (trainables/transfer.py, search/transfer_source.py): a source read
+as a stack, the phases, frozen layers that neither train nor drop out, the cached
+bottom, the checks before Ray, and (slow) a sweep that reuses a registered model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dnn_sweep.errors import ConfigError
+from trainables import transfer
+from trainables.params import resolve
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from trainables.data import load_dataset
+
+    return load_dataset({"name": "digits", "validation_size": 200, "test_size": 200}, 0)
+
+
+def _source(digits, tmp_path, **params):
+    """An (untrained) MLP of ours, saved as a .keras file: a transfer source."""
+    from trainables.model import build_model
+    from trainables.train import build_context
+
+    spec = digits.spec
+    base = {"n_hidden": 3, "n_neurons": 16, "dropout": 0.2, "batch_norm": "after", **params}
+    model = build_model(base, build_context(spec, 32, 5, 0))
+    path = tmp_path / "source.keras"
+    model.save(path)
+    return model, str(path)
+
+
+def _p(**values):
+    return resolve(values)
+
+
+def test_a_source_reads_as_input_part_blocks_and_a_dropped_output(digits, tmp_path):
+    model, path = _source(digits, tmp_path)
+    stack = transfer.stack_of(transfer.load(path))
+    assert stack.depth == 3
+    first = [type(layer).__name__ for layer in stack.blocks[0]]
+    assert first[0] == "Dense" and "BatchNormalization" in first and "Dropout" in first
+    assert transfer.input_shapes(model) == transfer.data_inputs(digits.spec)
+
+
+def test_a_branching_model_is_refused():
+    import keras
+
+    x = keras.Input((4,))
+    a, b = keras.layers.Dense(3)(x), keras.layers.Dense(3)(x)
+    out = keras.layers.Dense(1)(keras.layers.Concatenate()([a, b]))
+    with pytest.raises(ValueError, match="not one chain"):
+        transfer.stack_of(keras.Model(x, out))
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, [(0, 4, 3, 1.0), (4, 10, 0, 0.1)]),  # the text's: frozen 4 epochs, then all
+        ({"from_scratch": True}, [(0, 10, 0, 1.0)]),
+        ({"freeze_epochs": 10}, [(0, 10, 3, 1.0)]),
+        ({"unfreeze_top": 1, "finetune_lr_factor": 0.5}, [(0, 4, 3, 1.0), (4, 10, 2, 0.5)]),
+        ({"reuse_layers": 2, "freeze_layers": 5}, [(0, 4, 2, 1.0), (4, 10, 0, 0.1)]),
+        ({"freeze_layers": 0}, [(0, 10, 0, 1.0)]),
+        ({"freeze_epochs": 0}, [(0, 10, 0, 0.1)]),
+    ],
+)
+def test_phases(params, expected):
+    got = transfer.phases(_p(**params), depth=3, max_epochs=10)
+    assert [(ph.start, ph.end, ph.frozen, ph.lr_factor) for ph in got] == expected
+
+
+def _built(digits, path, frozen, **params):
+    from trainables.train import build_context
+
+    ctx = build_context(digits.spec, 32, 5, 0)
+    return transfer.build(transfer.load(path), _p(**params), ctx, frozen)
+
+
+def test_frozen_blocks_keep_the_sources_weights_and_run_as_at_inference(digits, tmp_path):
+    source, path = _source(digits, tmp_path)
+    model, features = _built(digits, path, frozen=2, reuse_layers=3, n_hidden=1)
+    assert features is not None
+    names = [layer.name for layer in model.layers]
+    assert {"hidden_0", "hidden_1", "hidden_2", "head_0", "output"} <= set(names)
+    for i in range(3):
+        new, old = model.get_layer(f"hidden_{i}"), source.get_layer(f"hidden_{i}")
+        pairs = zip(new.get_weights(), old.get_weights(), strict=True)
+        assert all(np.array_equal(a, b) for a, b in pairs)
+        assert new.trainable == (i >= 2)
+    dropouts = [layer for layer in model.layers if "Dropout" in type(layer).__name__]
+    assert len(dropouts) == 1  # block 2 keeps its dropout; frozen blocks run without
+    x = digits.x_val[:16]
+    bottom, top = transfer.split(model, features)
+    assert np.allclose(top(bottom(x)), model(x), atol=1e-6)
+    assert bottom(x, training=True).numpy().tolist() == bottom(x).numpy().tolist()
+
+
+def test_from_scratch_is_the_same_architecture_with_fresh_weights(digits, tmp_path):
+    source, path = _source(digits, tmp_path)
+    model, features = _built(digits, path, frozen=0, from_scratch=True)
+    assert features is None and all(layer.trainable for layer in model.layers)
+    new, old = model.get_layer("hidden_0").get_weights()[0], source.get_layer("hidden_0")
+    assert new.shape == old.get_weights()[0].shape
+    assert not np.array_equal(new, old.get_weights()[0])
+
+
+def test_a_model_built_for_the_next_phase_takes_the_weights(digits, tmp_path):
+    _, path = _source(digits, tmp_path)
+    first, _ = _built(digits, path, frozen=3, n_hidden=1)
+    first.get_layer("head_0").set_weights(
+        [w + 1.0 for w in first.get_layer("head_0").get_weights()]
+    )
+    second, features = _built(digits, path, frozen=1, n_hidden=1)
+    transfer.copy_weights(first, second)
+    x = digits.x_val[:8]
+    assert features is not None
+    assert np.allclose(first(x), second(x), atol=1e-6)
+    assert [second.get_layer(f"hidden_{i}").trainable for i in range(3)] == [False, True, True]
+
+
+def test_the_source_file_is_never_changed(digits, tmp_path):
+    _, path = _source(digits, tmp_path)
+    before = Path(path).read_bytes()
+    model, _ = _built(digits, path, frozen=3)
+    model.get_layer("hidden_0").set_weights(
+        [np.zeros_like(w) for w in model.get_layer("hidden_0").get_weights()]
+    )
+    assert Path(path).read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("missing.keras", "transfer.source=missing.keras: no such file or folder"),
+        ("notes.txt", "transfer.source=notes.txt: is not a Keras model"),
+        ("empty", "transfer.source=empty: holds no .keras file"),
+        ("models:/nope", "transfer.source=models:/nope: must be models:/NAME/VERSION"),
+        ("models:/nope/1", "transfer.source=models:/nope/1: no such registered model version"),
+    ],
+)
+def test_a_source_that_cannot_be_used_is_one_line(digits, tmp_path, monkeypatch, given, message):
+    from search.transfer_source import resolve_source
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError) as err:
+        resolve_source(given, f"sqlite:///{tmp_path / 'm.db'}", digits.spec)
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_a_source_of_other_inputs_names_both_shapes(digits, tmp_path):
+    import keras
+
+    from search.transfer_source import resolve_source
+
+    x = keras.Input((32,), name="features")
+    h = keras.layers.Dense(8, name="hidden_0")(x)
+    keras.Model(x, keras.layers.Dense(2)(h)).save(tmp_path / "other.keras")
+    with pytest.raises(ConfigError) as err:
+        resolve_source(str(tmp_path / "other.keras"), "sqlite:///unused.db", digits.spec)
+    assert "its input is features (32,), this data's is features (64,)" in str(err.value)
+
+
+def test_transfer_params_need_a_source(tmp_path, monkeypatch):
+    from tests.helpers import check_inputs
+
+    monkeypatch.chdir(tmp_path)
+    code, lines = check_inputs(
+        "dataset=digits", "search_space=keras_tuner", "++search_space.params.reuse_layers=2"
+    )
+    assert code == 2 and len(lines) == 1, lines
+    assert "search_space.params.reuse_layers: only has an effect with transfer.source" in lines[0]
+
+
+def test_a_missing_source_exits_2_before_ray(tmp_path, monkeypatch):
+    import ray
+
+    from tests.helpers import check_inputs
+
+    monkeypatch.chdir(tmp_path)
+    code, lines = check_inputs("dataset=digits", "transfer.source=gone.keras")
+    assert code == 2 and lines == [
+        "sweep: error: transfer.source=gone.keras: no such file or folder"
+    ], lines
+    assert not ray.is_initialized()
+
+
+def _train(digits, path, cache, **params):
+    from trainables.task import Objective
+    from trainables.train import train
+
+    seen: list[tuple[int, dict, object]] = []
+    train(
+        {"batch_size": 64, "learning_rate": 0.01, **params},
+        digits,
+        max_epochs=4,
+        on_epoch_end=lambda e, m, model, last: seen.append((e, m, model)),
+        objective=Objective("val_accuracy", "max"),
+        seed=3,
+        source=transfer.loader(Path(path).read_bytes()),
+        cache=cache,
+    )
+    return seen
+
+
+@pytest.mark.slow
+def test_a_transfer_trial_trains_in_phases_and_the_cache_changes_nothing(digits, tmp_path):
+    _, path = _source(digits, tmp_path)
+    params = {"freeze_epochs": 2, "unfreeze_top": 1, "n_hidden": 1, "n_neurons": 8}
+    cached = _train(digits, path, cache=True, **params)
+    plain = _train(digits, path, cache=False, **params)
+    assert [e for e, _, _ in cached] == [1, 2, 3, 4]
+    assert [round(m["lr"], 6) for _, m, _ in cached] == [0.01, 0.01, 0.001, 0.001]
+    for (_, a, _), (_, b, _) in zip(cached, plain, strict=True):
+        assert abs(a["val_accuracy"] - b["val_accuracy"]) <= 0.005, (a, b)
+    whole = cached[0][2]  # the hook gets the whole model, not the part the cache trains
+    assert whole.name == "transfer" and whole.get_layer("hidden_0").trainable is False
+    assert cached[-1][2].get_layer("hidden_2").trainable is True
+    assert cached[-1][2].get_layer("hidden_1").trainable is False
+
+
+@pytest.mark.slow
+def test_a_resumed_transfer_trial_goes_on_from_its_checkpoint(digits, tmp_path):
+    from trainables.task import Objective
+    from trainables.train import train
+
+    _, path = _source(digits, tmp_path)
+    params = {"batch_size": 64, "freeze_epochs": 2, "n_hidden": 1, "n_neurons": 8}
+    first = _train(digits, path, cache=True, **params)
+    saved = tmp_path / "epoch2.keras"
+    first[1][2].save(saved)
+    seen: list[int] = []
+    train(
+        params,
+        digits,
+        max_epochs=4,
+        on_epoch_end=lambda e, m, model, last: seen.append(e),
+        objective=Objective("val_accuracy", "max"),
+        seed=3,
+        resume_from=str(saved),
+        initial_epoch=2,
+        source=transfer.loader(Path(path).read_bytes()),
+    )
+    assert seen == [3, 4]
+
+
+def _register(digits, tmp_path, name: str) -> str:
+    """An (untrained) MLP of ours logged and registered as a sweep's final phase does
+    (LoggedModel, version, aliases), without a sweep; returns the tracking URI."""
+    from search.finish import MODEL_REQUIREMENTS
+    from tracking import SweepRecorder
+    from tracking.models import keras_saver
+    from trainables.evaluate import predict
+    from trainables.serving import example_rows
+
+    model, _ = _source(digits, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    recorder = SweepRecorder(uri, name)
+    recorder.start_sweep({"trials": 1}, {"sweep.name": name}, "")
+    example = example_rows(digits)
+    recorder.log_model(
+        keras_saver(model, example, predict(model, example), MODEL_REQUIREMENTS), name
+    )
+    recorder.end_run(recorder.parent_run_id)
+    return uri
+
+
+def test_a_registered_model_is_a_source_by_version_or_alias(digits, tmp_path, monkeypatch):
+    """What every model dnn-sweep registers keeps beside its SavedModel: its Keras model,
+    reused layer by layer."""
+    from search.transfer_source import resolve_source
+
+    monkeypatch.chdir(tmp_path)
+    uri = _register(digits, tmp_path, "src")
+    for given in ("models:/src@champion", "models:/src/1", "models:/src@latest-sweep"):
+        source = resolve_source(given, uri, digits.spec)
+        assert source.resolved == "models:/src/1" and source.depth == 3, given
+    (tmp_path / "saved.keras").write_bytes(source.saved)
+    assert transfer.stack_of(transfer.load(str(tmp_path / "saved.keras"))).depth == 3
+    with pytest.raises(ConfigError, match="models:/src/2: no such registered model version"):
+        resolve_source("models:/src/2", uri, digits.spec)
+
+
+@pytest.mark.slow
+def test_a_sweep_reuses_a_registered_model_and_registers_one_that_stands_alone(
+    digits, tmp_path, monkeypatch
+):
+    """Sweep B (digits 5-9, 20 images each) reuses a registered model by alias and
+    re-checks its best: its parent records the source's version, its trials their
+    transfer params, and the model it registers predicts without the source."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from dnn_sweep import run_sweep
+    from tests.helpers import trial_runs
+    from trainables.data import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    uri = _register(digits, tmp_path, "a")
+    summary = run_sweep(
+        [
+            "dataset=digits",
+            f"tracking.uri={uri}",
+            "max_concurrent=2",
+            "max_epochs=3",
+            "ensemble.size=1",
+            "time_budget_s=null",
+            "name=b",
+            "trials=3",
+            "dataset.classes=[5,6,7,8,9]",
+            "dataset.max_per_class=20",
+            "search_space=transfer",
+            "search_space.params.from_scratch=false",  # the arm that needs the source
+            "search_space.params.freeze_epochs.high=2",
+            "transfer.source=models:/a@champion",
+            "recheck.top_k=1",
+            "recheck.seeds=1",
+        ]
+    )
+    client = MlflowClient(uri)
+    (parent,), children = trial_runs(client, "b")
+    assert parent.data.params["transfer.resolved"] == "models:/a/1"
+    assert parent.data.params["transfer.depth"] == "3"
+    trials = [c for c in children if c.data.tags.get("phase") is None]
+    assert len(trials) == 3 and all("from_scratch" in c.data.params for c in trials)
+    rechecks = client.search_runs([parent.info.experiment_id], "tags.phase = 'recheck'")
+    assert len(rechecks) == 1
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(summary.model_uri)
+    data = load_dataset({"name": "digits", "classes": [5, 6, 7, 8, 9]}, 0)
+    assert model.predict(data.x_val[:4].astype("float32")).shape == (4, 5)
