@@ -7,6 +7,7 @@ epoch cap and wall-clock budget; JSON + Markdown table + PNG of the anytime curv
     python -m bench scaling              # driver overhead per trial, 16 -> 64 -> 256 trials
     python -m bench tabular --budget-min 3 --seeds 0,1,2   # a table: vs gradient boosting
     python -m bench streaming            # in memory vs streamed through Ray Data
+    python -m bench transfer --seeds 0,1,2   # the frozen-layer cache: epoch times, on vs off
     python -m bench final --seeds 0,1,2  # which final model: checkpoint, ensemble, refit, re-check
     python -m bench merge A/results.json B/results.json --out DIR   # one report of several runs
     python -m bench rate --systems kt_hyperband --seeds 1   # a peer's epochs: harness vs alone
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         "mode",
         nargs="?",
         default="compare",
-        choices=["compare", "scaling", "merge", "tabular", "streaming", "rate"],
+        choices=["compare", "scaling", "merge", "tabular", "streaming", "rate", "transfer"],
     )
     parser.add_argument(
         "files",
@@ -386,6 +387,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.mode == "merge":
         print(merge(args.files, budget, out))
+        return
+    if args.mode == "transfer":
+        from bench.transfer import run as transfer
+
+        print(transfer(out, seeds, args.short))
         return
     if args.mode == "rate":
         from bench.rate import run as rate

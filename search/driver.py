@@ -30,6 +30,7 @@ from search.callbacks import (
 from search.final_model import default_size
 from search.finish import finish, reopen
 from search.node_metrics import NodeMetrics
+from search.pretrain import ensure_source
 from search.progress import ProgressCallback
 from search.ray_runtime import check_address, check_local_gpus, start_ray, wait_for_gpus
 from search.results import SweepResults
@@ -634,6 +635,8 @@ def run_sweep(
     def say(line: str) -> None:  # every line the sweep prints, credentials masked
         echo(mask(line))
 
+    if ensure_source(settings, run_sweep, say):  # its own budget: this one's starts now
+        started, started_at = time.monotonic(), time.time()
     plan = prepare(settings, inputs, overrides)
     done = _finished(plan)
     if done is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dnn_sweep.errors import NoResultError
+from search.arms import ARMS_TABLE, compare_arms
 from search.final_model import FinalModel, Ranked, final_model, led_by, ranked_trials
 from search.pareto import choose, front, points, write
 from search.pbt import flat
@@ -103,6 +104,8 @@ def _choose_score_register(
     settings, objective = plan.settings, plan.objective
     ranked = led_by(ranked_trials(results, objective), best[0])
     checked = _recheck(plan, recorder, ranked, say) if settings.recheck_top_k else []
+    if plan.source is not None:
+        _compare_arms(plan, recorder, ranked, checked, say)
     pool = led_by(ranked, pick(checked, objective).trial.trial_id) if checked else ranked
     final = final_model(
         pool[: settings.ensemble_candidates], plan.data, objective, settings.ensemble_size
@@ -129,6 +132,26 @@ def _choose_score_register(
     recorder.set_tags(
         recorder.parent_run_id, {MODEL_TAG: registered.uri, BEST_TRIAL_TAG: pool[0].label}
     )
+
+
+def _compare_arms(
+    plan: Any, recorder: SweepRecorder, ranked: list[Ranked], checked: list[Checked], say: Say
+) -> None:
+    """Transfer vs from scratch (``search.arms``), when the sweep searched both."""
+    metrics, rows = compare_arms(plan, ranked, checked, lambda j: _run_jobs(plan, recorder, j))
+    if not rows:
+        return
+    assert recorder.parent_run_id is not None
+    recorder.log_metrics(recorder.parent_run_id, metrics)
+    recorder.log_text(recorder.parent_run_id, _csv(rows), ARMS_TABLE)
+    metric = plan.objective.metric
+    for row in rows:
+        again = row.get(f"recheck_mean_{metric}")
+        more = f", re-checked {again:.4f} over {row['recheck_seeds']} seeds" if again else ""
+        say(
+            f"  {row['arm']}: best {metric} {row[f'best_{metric}']:.4f}{more}; test "
+            + ", ".join(f"{k[5:]} {v:.4f}" for k, v in row.items() if k.startswith("test_"))
+        )
 
 
 def _held_out(plan: Any, test: dict[str, float]) -> HeldOutScore | None:
@@ -244,7 +267,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     import io
 
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

@@ -454,6 +454,10 @@ class Transfer(Section):
     cache: bool = True
     """While the reused bottom is frozen, compute its outputs on the training and
     validation data once and train only the layers above them (in-memory data)."""
+    pretrain: list[str] | None = None
+    """How to make a models:/ source that is not registered yet: the overrides of a
+    sweep that registers it (its `name`), run first, in this sweep's tracking.uri and
+    ray.storage_path (the transfer presets use it); null = the source must exist."""
 
 
 def _sweep_name(value: str) -> str:

@@ -138,6 +138,7 @@ class Settings:
     recheck_seeds: int
     transfer_source: str | None  # transfer.source, as given (search/transfer_source.py)
     transfer_cache: bool
+    transfer_pretrain: tuple[str, ...]  # a sweep that registers the source, if missing
 
     @property
     def rechecked(self) -> int:
@@ -202,6 +203,7 @@ class Settings:
             **_after_search(c),
             transfer_source=c.transfer.source,
             transfer_cache=c.transfer.cache,
+            transfer_pretrain=tuple(c.transfer.pretrain or ()),
         )
 
 

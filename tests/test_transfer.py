@@ -308,16 +308,16 @@ def test_a_sweep_reuses_a_registered_model_and_registers_one_that_stands_alone(
             "dataset=digits",
             f"tracking.uri={uri}",
             "max_concurrent=2",
-            "max_epochs=3",
+            "max_epochs=2",
             "ensemble.size=1",
             "time_budget_s=null",
             "name=b",
-            "trials=3",
+            "trials=2",
             "dataset.classes=[5,6,7,8,9]",
             "dataset.max_per_class=20",
             "search_space=transfer",
             "search_space.params.from_scratch=false",  # the arm that needs the source
-            "search_space.params.freeze_epochs.high=2",
+            "search_space.params.freeze_epochs.high=1",
             "transfer.source=models:/a@champion",
             "recheck.top_k=1",
             "recheck.seeds=1",
@@ -328,10 +328,90 @@ def test_a_sweep_reuses_a_registered_model_and_registers_one_that_stands_alone(
     assert parent.data.params["transfer.resolved"] == "models:/a/1"
     assert parent.data.params["transfer.depth"] == "3"
     trials = [c for c in children if c.data.tags.get("phase") is None]
-    assert len(trials) == 3 and all("from_scratch" in c.data.params for c in trials)
+    assert len(trials) == 2 and all("from_scratch" in c.data.params for c in trials)
     rechecks = client.search_runs([parent.info.experiment_id], "tags.phase = 'recheck'")
     assert len(rechecks) == 1
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model(summary.model_uri)
     data = load_dataset({"name": "digits", "classes": [5, 6, 7, 8, 9]}, 0)
     assert model.predict(data.x_val[:4].astype("float32")).shape == (4, 5)
+
+
+def test_the_arms_are_compared_by_their_best_trials(monkeypatch):
+    """Transfer vs from scratch: each arm's best trial, scored on the test set, with
+    the sweep's own re-check reused where it holds the config."""
+    from types import SimpleNamespace
+
+    from search import arms
+    from search.final_model import Ranked
+    from search.recheck import Checked
+    from trainables.task import Objective
+
+    ranked = [
+        Ranked("a", {"from_scratch": True}, 0.91, 3, None),
+        Ranked("b", {"from_scratch": False}, 0.90, 4, None),
+        Ranked("c", {"from_scratch": False}, 0.85, 2, None),
+    ]
+    assert {k: t.trial_id for k, t in arms.best_of_arms(ranked).items()} == {
+        "scratch": "a",
+        "transfer": "b",
+    }
+    assert arms.best_of_arms(ranked[1:]) == {}  # one arm only: nothing to compare
+    monkeypatch.setattr(
+        arms, "_test", lambda plan, t: {"accuracy": 0.8 if t.trial_id == "a" else 0.9}
+    )
+    settings = SimpleNamespace(recheck_top_k=1, recheck_seeds=2, seed=0, max_epochs=5)
+    plan = SimpleNamespace(settings=settings, objective=Objective("val_accuracy", "max"))
+    checked = [Checked(ranked[0], (0.88, 0.86), (3, 3))]
+    asked = []
+
+    def run_jobs(jobs):
+        asked.extend(jobs)
+        return [SimpleNamespace(job=j, error=None, best=0.89, best_epoch=4) for j in jobs]
+
+    metrics, rows = arms.compare_arms(plan, ranked, checked, run_jobs)
+    assert {j.trial_id for j in asked} == {"b"} and len(asked) == 2  # a's re-check reused
+    assert metrics["arm_scratch_test_accuracy"] == 0.8
+    assert metrics["arm_transfer_test_accuracy"] == 0.9
+    assert metrics["arm_scratch_recheck_mean_val_accuracy"] == pytest.approx(0.87)
+    assert metrics["arm_transfer_recheck_mean_val_accuracy"] == pytest.approx(0.89)
+    assert [r["arm"] for r in rows] == ["scratch", "transfer"]
+
+
+def test_a_missing_source_is_pretrained_first_when_the_sweep_says_how(
+    digits, tmp_path, monkeypatch
+):
+    """transfer.pretrain: the overrides of a sweep that registers the source, run in the
+    same tracking store and Ray folder when the source is not registered; not again
+    once it is."""
+    from types import SimpleNamespace
+
+    from search.pretrain import ensure_source
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = SimpleNamespace(
+        transfer_source="models:/src@champion",
+        transfer_pretrain=("name=src", "dataset=digits", "trials=1"),
+        tracking_uri=uri,
+        storage_path=str(tmp_path / "ray"),
+    )
+    ran = []
+
+    def run(source_settings, echo):
+        ran.append(source_settings)
+        _register(digits, tmp_path, "src")
+
+    lines: list[str] = []
+    assert ensure_source(settings, run, lines.append) is True
+    (a,) = ran
+    assert (a.name, a.trials, a.tracking_uri) == ("src", 1, uri)
+    assert a.storage_path == str(tmp_path / "ray") and a.transfer_source is None
+    assert "not registered yet; training it first: sweep name=src" in lines[0]
+    assert ensure_source(settings, run, lines.append) is False and len(ran) == 1
+    with pytest.raises(ConfigError, match="transfer.pretrain: its sweep registered no model"):
+        ensure_source(
+            SimpleNamespace(**{**vars(settings), "transfer_source": "models:/other@champion"}),
+            lambda s, echo: None,
+            lines.append,
+        )

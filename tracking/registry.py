@@ -206,34 +206,44 @@ class Downloaded:
         return f"models:/{self.name}/{self.version}"
 
 
-def download_version(uri: str, tracking_uri: str, key: str = "transfer.source") -> Downloaded:
-    """The files of ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` in the registry
-    at ``tracking_uri``, in a new local folder.
+def find_version(uri: str, tracking_uri: str, key: str = "transfer.source") -> Any | None:
+    """The registered model version ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``
+    names in the registry at ``tracking_uri``; None when there is none (yet).
 
     Raises:
-        ConfigError: a malformed URI, or no such model, version or alias (``key``
-            names the config key that gave it).
+        ConfigError: a malformed URI (``key`` names the config key that gave it).
+    """
+    ref = uri.removeprefix("models:/")
+    name, at, alias = ref.partition("@")
+    name, _, number = name.partition("/") if not at else (name, "", "")
+    if not name or (not at and not number.isdigit()) or (at and not alias):
+        raise ConfigError(f"{key}={uri}: must be models:/NAME/VERSION or models:/NAME@ALIAS")
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).is_file():
+        return None  # a SQLite file not made yet holds nothing (and is not created here)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if at:
+            return client.get_model_version_by_alias(name, alias)
+        return client.get_model_version(name, number)
+    except MlflowException:
+        return None
+
+
+def download_version(uri: str, tracking_uri: str, key: str = "transfer.source") -> Downloaded:
+    """The files of the version ``uri`` names (see ``find_version``), in a new local
+    folder.
+
+    Raises:
+        ConfigError: a malformed URI, or no such model, version or alias.
     """
     import mlflow
 
-    ref = uri.removeprefix("models:/")
-    name, at, alias = ref.partition("@")
-    name, slash, number = name.partition("/") if not at else (name, "", "")
-    if not name or (not at and not number.isdigit()) or (at and not alias):
-        raise ConfigError(f"{key}={uri}: must be models:/NAME/VERSION or models:/NAME@ALIAS")
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        version = (
-            client.get_model_version_by_alias(name, alias)
-            if at
-            else client.get_model_version(name, number)
-        )
-    except MlflowException:
-        raise ConfigError(
-            f"{key}={uri}: no such registered model version in {tracking_uri}"
-        ) from None
+    version = find_version(uri, tracking_uri, key)
+    if version is None:
+        raise ConfigError(f"{key}={uri}: no such registered model version in {tracking_uri}")
     folder = tempfile.mkdtemp(prefix="dnn-sweep-source-")
     mlflow.artifacts.download_artifacts(
         artifact_uri=version.source, dst_path=folder, tracking_uri=tracking_uri
     )
-    return Downloaded(folder, name, str(version.version))
+    return Downloaded(folder, version.name, str(version.version))
