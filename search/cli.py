@@ -150,13 +150,13 @@ def report_main(argv: list[str] | None = None) -> None:
 
     def run() -> None:
         from search.report import format_leaderboard, write_leaderboard
-        from tracking.health import check_reachable
+        from tracking.health import check_reachable, sqlite_missing
         from tracking.runs import leaderboard, load_sweep
 
         if args.top < 1:
             raise ConfigError(f"--top={args.top}: must be >= 1")
         uri = _absolute_sqlite(args.tracking_uri)
-        if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
+        if sqlite_missing(uri):
             raise TrackingError(
                 f"tracking.uri={args.tracking_uri}: no such SQLite file (run `sweep` there "
                 "first, or pass --tracking-uri)"

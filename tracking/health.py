@@ -10,6 +10,7 @@ import base64
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 from dnn_sweep.errors import TrackingError
 from tracking.secrets import mask
@@ -17,6 +18,13 @@ from tracking.secrets import mask
 # URI schemes MLflow's tracking client serves (SQLAlchemy databases with or without a
 # "+driver", its REST API, a local folder, Databricks).
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
+
+
+def sqlite_missing(tracking_uri: str) -> bool:
+    """Whether ``tracking_uri`` names a SQLite file that does not exist yet: a store
+    that holds nothing, and that a read must not create."""
+    prefix = "sqlite:///"
+    return tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).is_file()
 
 
 def check_scheme(tracking_uri: str) -> None:

@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from dnn_sweep.errors import ConfigError
+from tracking.health import sqlite_missing
 
 CHAMPION, LATEST = "champion", "latest-sweep"
 ROUND_TAG = "sweep.round"  # after which set of trials (1, then +1 per resume adding some)
@@ -186,8 +187,7 @@ def _alias(client: MlflowClient, name: str, alias: str) -> Any | None:
 def check_registered_inputs(tracking_uri: str, name: str, digest: str, dataset: str) -> None:
     """``check_inputs`` against the registry at ``tracking_uri`` (a SQLite file not made
     yet has nothing registered, and is not created here)."""
-    prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).is_file():
+    if sqlite_missing(tracking_uri):
         return
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     check_inputs(client, name, digest, dataset)
@@ -218,15 +218,14 @@ def find_version(uri: str, tracking_uri: str, key: str = "transfer.source") -> A
     name, _, number = name.partition("/") if not at else (name, "", "")
     if not name or (not at and not number.isdigit()) or (at and not alias):
         raise ConfigError(f"{key}={uri}: must be models:/NAME/VERSION or models:/NAME@ALIAS")
-    prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).is_file():
-        return None  # a SQLite file not made yet holds nothing (and is not created here)
+    if sqlite_missing(tracking_uri):
+        return None
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if at:
+        return _alias(client, name, alias)
     try:
-        if at:
-            return client.get_model_version_by_alias(name, alias)
         return client.get_model_version(name, number)
-    except MlflowException:
+    except MlflowException:  # no such model or version
         return None
 
 

@@ -180,12 +180,13 @@ def copy_weights(source: keras.Model, target: keras.Model) -> None:
     Raises:
         ValueError: the two models' weighted layers do not match.
     """
-    pairs = [(a, b) for a, b in zip(_weighted(source), _weighted(target), strict=False)]
-    if len(_weighted(source)) != len(_weighted(target)) or any(
-        [w.shape for w in a.weights] != [w.shape for w in b.weights] for a, b in pairs
+    theirs, ours = _weighted(source), _weighted(target)
+    if len(theirs) != len(ours) or any(
+        [w.shape for w in a.weights] != [w.shape for w in b.weights]
+        for a, b in zip(theirs, ours, strict=True)
     ):
         raise ValueError("the models' weighted layers differ")
-    for a, b in pairs:
+    for a, b in zip(theirs, ours, strict=True):
         b.set_weights(a.get_weights())
 
 
