@@ -99,7 +99,11 @@ class Finals:
     def _jobs(self, jobs: list[Any]) -> list[Any]:
         from search.retrain import Options, run_jobs
 
-        options = Options(self.settings.max_epochs, (self.objective.metric, self.objective.mode))
+        options = Options(
+            self.settings.max_epochs,
+            (self.objective.metric, self.objective.mode),
+            steps_per_execution=self.settings.steps_per_execution,
+        )
         started = time.monotonic()
         done = list(run_jobs(jobs, self.data, options, {"cpu": 1}, self.settings.max_concurrent))
         self._spent = time.monotonic() - started

@@ -6,7 +6,8 @@ classes 0-4, then the same transfer trial on classes 5-9 (all 5 hidden layers re
 frozen, a new output layer), once with the cache and once without, same params and seed:
 sources of the exercise's 100 units per layer and of 512 (the widest of the default
 `mlp` space), with the exercise's 100 training images per class and with all of them
-(about 5,500 per class). Reported: the median epoch time of each (the first epoch left out: it
+(about 5,500 per class). Both runs use the sweep's default `trial.steps_per_execution`.
+Reported: the median epoch time of each (the first epoch left out: it
 includes tracing, and with the cache the one-time pass), their ratio, and the largest
 difference in validation accuracy between the two runs, epoch by epoch.
 
@@ -32,6 +33,15 @@ SOURCE = {
 TRIAL = {**SOURCE, "n_hidden": 0, "freeze_epochs": 100, "batch_size": 32, "learning_rate": 1e-2}
 PER_CLASS = (100, None)  # the exercise's 100 images per class; all of them
 WIDTHS = (100, 512)  # units per source layer: the exercise's; the mlp space's widest
+
+
+def _default_steps_per_execution() -> int:
+    from search.schema import Trial
+
+    return Trial().steps_per_execution
+
+
+STEPS_PER_EXECUTION = _default_steps_per_execution()  # what a sweep's trials run with
 
 
 def _source(seed: int, epochs: int, width: int) -> bytes:
@@ -76,6 +86,7 @@ def _trial(
         seed=seed,
         source=loader(saved),
         cache=cache,
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     return curve
 
@@ -114,7 +125,8 @@ def run(out: Path, seeds: list[int], short: bool = False) -> str:
     (out / "results.json").write_text(json.dumps(rows, indent=2))
     lines = [
         f"Frozen-layer cache, Fashion-MNIST classes 5-9, {epochs} epochs, the source's 5 "
-        "hidden layers reused and frozen + a new output layer, batch 32, 2 CPU threads.",
+        "hidden layers reused and frozen + a new output layer, batch 32, 2 CPU threads, "
+        f"steps_per_execution {STEPS_PER_EXECUTION}.",
         "",
         "| seed | source | images per class | epoch s, cached | epoch s, not cached "
         "| speed-up | max val acc gap | best val acc (cached / not) |",

@@ -10,9 +10,10 @@ shell over the same steps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from search.config import compose_user, to_plain
+from search.config import compose_user, to_plain, user_searchpath
 from search.driver import UserInputs
 from search.driver import run_sweep as run_settings
 from search.settings import load_settings
@@ -70,7 +71,10 @@ def run_sweep(
     in_memory = data if data is not None else x
     given = _overrides(list(overrides or []), in_memory)
     cfg = to_plain(compose_user(given, config_dir))
-    settings = load_settings(cfg, custom_params=build_model is not None)
+    settings = replace(
+        load_settings(cfg, custom_params=build_model is not None),
+        searchpath=user_searchpath(given, config_dir),
+    )
     loaded = None
     if in_memory is not None:
         options = {k: v for k, v in settings.dataset.items() if v is not None}

@@ -14,13 +14,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from dnn_sweep.errors import ConfigError, NoResultError, TrackingError, UserError
-from search.config import check_command_line, conf_dir, to_plain
+from search.config import check_command_line, conf_dir, hydra_user_searchpath, to_plain
 
 USER_ERRORS = (UserError,)
 # Multirun jobs that failed, as "overrides: message" (the command exits 1 if any did).
@@ -99,7 +100,7 @@ def _sweep(cfg: DictConfig) -> None:
         from search.ray_runtime import use_cluster_token
         from search.settings import load_settings
 
-        settings = load_settings(to_plain(cfg))
+        settings = replace(load_settings(to_plain(cfg)), searchpath=hydra_user_searchpath())
         if settings.cluster_address is not None:
             use_cluster_token()  # before Ray is imported: Ray reads RAY_AUTH_MODE once
         from search.driver import run_sweep

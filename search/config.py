@@ -41,8 +41,8 @@ def conf_dir() -> str:
 
 
 def _searchpath(overrides: list[str], config_dir: str | None) -> tuple[list[str], list[str]]:
-    """(overrides without ``hydra.searchpath``, one ``hydra.searchpath`` override holding
-    the user's folders: ``config_dir`` first, then the command line's own entries)."""
+    """(overrides without ``hydra.searchpath``, the user's folders as search-path entries:
+    ``config_dir`` first, then the command line's own entries)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     paths, rest = [], []
@@ -59,7 +59,27 @@ def _searchpath(overrides: list[str], config_dir: str | None) -> tuple[list[str]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{line}: hydra.searchpath must be a list, e.g. [file://DIR]")
         paths += [_absolute(v) for v in value]
-    return rest, ([f"hydra.searchpath=[{','.join(paths)}]"] if paths else [])
+    return rest, paths
+
+
+def searchpath_line(paths: list[str] | tuple[str, ...]) -> list[str]:
+    """The ``hydra.searchpath`` override that adds ``paths`` (none for no paths)."""
+    return [f"hydra.searchpath=[{','.join(paths)}]"] if paths else []
+
+
+def user_searchpath(overrides: list[str], config_dir: str | None) -> tuple[str, ...]:
+    """The user's config folders (``config_dir``, ``hydra.searchpath``) as search-path
+    entries: what a sweep that starts another (``transfer.pretrain``) composes with."""
+    return tuple(_searchpath(overrides, config_dir)[1])
+
+
+def hydra_user_searchpath() -> tuple[str, ...]:
+    """The running Hydra app's user config folders (``-cd``, ``hydra.searchpath``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    ours = ("hydra", "main", "schema")  # Hydra's own, the packaged conf/, the schema
+    sources = HydraConfig.get().runtime.config_sources
+    return tuple(f"{s.schema}://{s.path}" for s in sources if s.provider not in ours)
 
 
 def _absolute(entry: str) -> str:
@@ -147,8 +167,8 @@ def compose(overrides: list[str], searchpath: list[str] | None = None) -> DictCo
 
 def compose_user(overrides: list[str] | None = None, config_dir: str | None = None) -> DictConfig:
     """The Python API's composition: overrides plus a folder of the user's configs."""
-    rest, searchpath = _searchpath(list(overrides or []), config_dir)
-    return compose(rest, searchpath)
+    rest, paths = _searchpath(list(overrides or []), config_dir)
+    return compose(rest, searchpath_line(paths))
 
 
 def _jobs(overrides: list[str]) -> Iterator[list[str]]:
@@ -193,17 +213,17 @@ def check_command_line(argv: list[str]) -> None:
     args = command_line(argv)
     if args.help or args.hydra_help or args.version or args.config_path or args.config_name:
         return  # Hydra answers these itself (a custom primary config is the user's)
-    rest, searchpath = _searchpath(args.overrides, args.config_dir)
+    rest, paths = _searchpath(args.overrides, args.config_dir)
     jobs = _jobs(rest) if args.multirun else iter([rest])
     for job in itertools.islice(jobs, MAX_CHECKED_JOBS):
-        compose(job, searchpath)
+        compose(job, searchpath_line(paths))
 
 
 def compose_command_line(argv: list[str]) -> DictConfig:
     """The config a (single-run) ``sweep ARGV`` runs with."""
     args = command_line(argv)
-    rest, searchpath = _searchpath(args.overrides, args.config_dir)
-    return compose(rest, searchpath)
+    rest, paths = _searchpath(args.overrides, args.config_dir)
+    return compose(rest, searchpath_line(paths))
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:

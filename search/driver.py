@@ -36,6 +36,7 @@ from search.ray_runtime import check_address, check_local_gpus, start_ray, wait_
 from search.results import SweepResults
 from search.retention import mend
 from search.settings import Settings
+from search.shared_features import SharedFeatures, shared_features
 from search.study import StudyRef, open_study, warm_start_trials
 from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, write_state
@@ -77,6 +78,13 @@ class Plan:
     more: int = 0  # trials a resume adds, as a new Tune run (segment)
     segments: tuple[str, ...] = ()  # the sweep's earlier, finished Tune runs
     source: Source | None = None  # transfer.source, loaded and checked
+    features: SharedFeatures | None = None  # the frozen-layer cache its trials share
+
+    @property
+    def cache(self) -> bool | SharedFeatures:
+        """What a transfer trial caches its frozen outputs with (``transfer.cache``)."""
+        on = self.settings.transfer_cache
+        return self.features if on and self.features is not None else on
 
     @property
     def round(self) -> int:
@@ -159,11 +167,6 @@ def _transfer(settings: Settings, inputs: UserInputs, spec: Any) -> Source | Non
         raise ConfigError(
             "scheduler.name=pbt: not with transfer.source (PBT rebuilds a trial's model "
             "from its params alone)"
-        )
-    if settings.refit:
-        raise ConfigError(
-            "final.refit=true: not with transfer.source (a refit would train the model "
-            "without its source); re-check with recheck.top_k instead"
         )
     return resolve_source(settings.transfer_source, settings.tracking_uri, spec)
 
@@ -493,7 +496,8 @@ def _wrapped(plan: Plan, trainable: Any) -> Any:
                 builder=plan.builder,
                 costs=any(m in COSTS for m, _ in settings.objectives),
                 source=plan.source.saved if plan.source else None,
-                cache=settings.transfer_cache,
+                cache=plan.cache,
+                steps_per_execution=settings.steps_per_execution,
             ),
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
@@ -671,16 +675,18 @@ def _run(
     try:
         started, started_at = clock  # monotonic, wall
         grids = _earlier(plan, trainable)
-        cpu_before = time.process_time()
-        with _system_metrics(plan.settings, recorder):
-            grids += list(_fits(plan, recorder, trainable, started_at, say))
-        results = SweepResults(grids)
-        # the driver's own CPU while trials ran: Tune's loop, the searcher, the scheduler,
-        # MLflow logging, progress (what each more trial costs the driver)
-        driver_cpu = time.process_time() - cpu_before
-        table = _trial_table(results)
-        recorder.reconcile(table)
-        summary = finish(plan, recorder, results, _outcome_counts(table), started, driver_cpu, say)
+        with _shared_features(plan, recorder) as plan:
+            cpu_before = time.process_time()
+            with _system_metrics(plan.settings, recorder):
+                grids += list(_fits(plan, recorder, trainable, started_at, say))
+            results = SweepResults(grids)
+            # the driver's own CPU while trials ran: Tune's loop, the searcher, the
+            # scheduler, MLflow logging, progress (what each more trial costs the driver)
+            driver_cpu = time.process_time() - cpu_before
+            table = _trial_table(results)
+            recorder.reconcile(table)
+            counts = _outcome_counts(table)
+            summary = finish(plan, recorder, results, counts, started, driver_cpu, say)
         status = "FINISHED"
         return summary
     except KeyboardInterrupt:
@@ -689,6 +695,24 @@ def _run(
     finally:
         if status != "FINISHED":
             recorder.finish_sweep({}, {}, status=status)
+
+
+@contextlib.contextmanager
+def _shared_features(plan: Plan, recorder: SweepRecorder) -> Iterator[Plan]:
+    """The plan with a frozen-layer cache its trials and re-checks share (a transfer
+    sweep with ``transfer.cache``), and how much it was used on the parent run."""
+    if plan.source is None or not plan.settings.transfer_cache:
+        yield plan
+        return
+    with shared_features() as features:
+        try:
+            yield replace(plan, features=features)
+        finally:
+            stats = features.stats()
+            recorder.log_metrics(
+                recorder.parent_run_id,
+                {f"transfer_cache_{k}": float(v) for k, v in stats.items()},
+            )
 
 
 def _system_metrics(settings: Settings, recorder: SweepRecorder) -> Any:

@@ -234,7 +234,14 @@ def _run_jobs(plan: Any, recorder: SweepRecorder, jobs: list[Job]) -> list[Done]
     settings = plan.settings
     objective = (plan.objective.metric, plan.objective.mode)
     source = plan.source.saved if plan.source else None
-    options = Options(settings.max_epochs, objective, plan.builder, source, settings.transfer_cache)
+    options = Options(
+        settings.max_epochs,
+        objective,
+        plan.builder,
+        source,
+        plan.cache,
+        settings.steps_per_execution,
+    )
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     order = {_key(j): i for i, j in enumerate(jobs)}
     done = []

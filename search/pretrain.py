@@ -1,9 +1,11 @@
 """``transfer.pretrain``: a transfer sweep whose source is not registered yet trains and
-registers it first, with a sweep of its own (the transfer presets are one command)."""
+registers it first, with a sweep of its own (the transfer presets are one command). It
+composes with the user's config folders too, so it can name their datasets and spaces."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from dnn_sweep.errors import ConfigError
@@ -22,7 +24,7 @@ def ensure_source(settings: Any, run: Callable[..., Any], say: Callable[[str], N
         return False
     if find_version(source, settings.tracking_uri) is not None:
         return False
-    from search.config import compose, to_plain
+    from search.config import compose, searchpath_line, to_plain
     from search.settings import load_settings
 
     say(
@@ -30,7 +32,8 @@ def ensure_source(settings: Any, run: Callable[..., Any], say: Callable[[str], N
         + " ".join(overrides)
     )
     where = [f"tracking.uri={settings.tracking_uri}", f"ray.storage_path={settings.storage_path}"]
-    run(load_settings(to_plain(compose([*overrides, *where]))), echo=say)
+    composed = compose([*overrides, *where], searchpath_line(settings.searchpath))
+    run(replace(load_settings(to_plain(composed)), searchpath=settings.searchpath), echo=say)
     if find_version(source, settings.tracking_uri) is None:
         raise ConfigError(
             f"transfer.pretrain: its sweep registered no model that transfer.source={source} "

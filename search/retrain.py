@@ -56,7 +56,8 @@ class Options:
     objective: tuple[str, str]
     builder: Any = None
     source: bytes | None = None  # a transfer sweep's source (.keras bytes)
-    cache: bool = True
+    cache: Any = True  # transfer.cache: False, True (per job) or a SharedFeatures
+    steps_per_execution: int = 1  # trial.steps_per_execution
 
 
 def run_jobs(
@@ -117,6 +118,7 @@ def _recheck(job: Job, data: Any, options: Options) -> Done:
         builder=options.builder,
         source=None if options.source is None else loader(options.source),
         cache=options.cache,
+        steps_per_execution=options.steps_per_execution,
     )
     values = [row[objective.metric] for row in curve]
     best = objective.best_of(values)
@@ -127,6 +129,7 @@ def _refit(job: Job, data: Any, options: Options) -> Done:
     """The config trained on training + validation for ``job.epochs``; the model as
     bytes (a ``.keras`` file) for the driver."""
     from trainables.train import refit
+    from trainables.transfer import loader
 
     model, losses = refit(
         job.params,
@@ -135,6 +138,8 @@ def _refit(job: Job, data: Any, options: Options) -> Done:
         max_epochs=options.max_epochs,
         seed=job.seed,
         builder=options.builder,
+        source=None if options.source is None else loader(options.source),
+        steps_per_execution=options.steps_per_execution,
     )
     with tempfile.TemporaryDirectory(prefix="dnn-sweep-refit-") as tmp:
         path = os.path.join(tmp, "model.keras")

@@ -101,6 +101,7 @@ class Settings:
     max_concurrent: int
     seed: int
     cpus_per_trial: int
+    steps_per_execution: int  # trial.steps_per_execution: Keras' compile argument
     gpus_per_trial: float
     mc_dropout_samples: int
     lr_find: LrFind
@@ -139,6 +140,9 @@ class Settings:
     transfer_source: str | None  # transfer.source, as given (search/transfer_source.py)
     transfer_cache: bool
     transfer_pretrain: tuple[str, ...]  # a sweep that registers the source, if missing
+    # the user's config folders (-cd, hydra.searchpath) as search-path entries: the CLI
+    # and the Python API set them; a pretrain sweep composes with them too
+    searchpath: tuple[str, ...] = ()
 
     @property
     def rechecked(self) -> int:
@@ -169,6 +173,7 @@ class Settings:
             max_concurrent=_concurrency(c),
             seed=c.seed,
             cpus_per_trial=c.trial.cpus,
+            steps_per_execution=c.trial.steps_per_execution,
             gpus_per_trial=float(c.trial.gpus),
             mc_dropout_samples=c.evaluation.mc_dropout_samples,
             lr_find=c.lr_find,

@@ -131,7 +131,8 @@ class TrialOptions:
     builder: Any = None  # a user's build_model(params, spec), or None for our MLP
     costs: bool = False  # measure n_params / latency_ms (a cost objective asks)
     source: bytes | None = None  # transfer.source's .keras file: a transfer trial
-    cache: bool = True  # transfer.cache: the frozen bottom's outputs computed once
+    cache: Any = True  # transfer.cache: False, True (per trial) or a SharedFeatures
+    steps_per_execution: int = 1  # trial.steps_per_execution
 
 
 def run_trial(config: dict[str, Any], data: TrainingData, settings: TrialOptions) -> None:
@@ -243,6 +244,7 @@ def _train(
         builder=settings.builder,
         source=None if settings.source is None else loader(settings.source),
         cache=settings.cache,
+        steps_per_execution=settings.steps_per_execution,
     )
 
 

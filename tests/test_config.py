@@ -75,3 +75,26 @@ def test_shipped_presets_need_no_extra_override():
     assert compose_command_line(["experiment=five_by_100", "trials=2"]).trials == 2
     for preset in ("keras_tuner_seed", "deep_20x100"):
         assert compose_command_line([f"experiment={preset}"]).name == preset
+
+
+def test_the_sweep_command_hands_its_users_folders_on(myconf):
+    """What a sweep that starts another (transfer.pretrain) composes with: the user's
+    folders as the running Hydra app sees them, not the packaged configs."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from search.config import conf_dir, hydra_user_searchpath
+
+    other = myconf.parent / "other"
+    other.mkdir()
+    with initialize_config_dir(config_dir=conf_dir(), version_base=None):
+        cfg = compose(
+            "config",
+            [f"hydra.searchpath=[file://{myconf},file://{other}]", "search_space=mine"],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert hydra_user_searchpath() == (f"file://{myconf}", f"file://{other}")
+    finally:
+        HydraConfig.instance().cfg = None  # as before: no Hydra app running

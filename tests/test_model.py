@@ -510,3 +510,28 @@ def test_a_trials_params_are_resolved_once(monkeypatch):
         objective=Objective("val_accuracy", "max"),
     )
     assert len(calls) == 1
+
+
+@pytest.mark.slow  # trains
+def test_steps_per_execution_changes_speed_not_results():
+    """trial.steps_per_execution: several steps per call into TensorFlow learn exactly
+    what one step per call learns (dropout, batch norm, a schedule, a partial last call)."""
+    from trainables.data import load_dataset
+    from trainables.task import Objective
+    from trainables.train import train
+
+    data = load_dataset({"name": "digits", "validation_size": 200, "test_size": 200}, 0)
+    params = {"n_hidden": 2, "n_neurons": 16, "dropout": 0.2, "batch_norm": "after"}
+    curves = {}
+    for steps in (1, 16):
+        seen: list[dict] = []
+        train(
+            {**params, "lr_schedule": "exponential", "batch_size": 40},
+            data,
+            max_epochs=2,
+            on_epoch_end=lambda e, m, model, last, kept=seen: kept.append(m),
+            objective=Objective("val_accuracy", "max"),
+            steps_per_execution=steps,
+        )
+        curves[steps] = [m[k] for m in seen for k in ("loss", "val_loss", "val_accuracy")]
+    assert curves[1] == pytest.approx(curves[16], abs=1e-6)

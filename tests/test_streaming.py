@@ -92,7 +92,7 @@ def test_streamed_training_matches_the_in_memory_one(tmp_path):
             params,
             data,
             max_epochs=4,
-            on_epoch_end=lambda epoch, logs, model, last: models.append(model),
+            on_epoch_end=lambda epoch, logs, model, last, kept=models: kept.append(model),
             objective=Objective("val_accuracy", "max"),
         )
         scores[name] = (result.best, score(models[-1], data, "test")["accuracy"])

@@ -75,10 +75,7 @@ def test_phases(params, expected):
 
 
 def _built(digits, path, frozen, **params):
-    from trainables.train import build_context
-
-    ctx = build_context(digits.spec, 32, 5, 0)
-    return transfer.build(transfer.load(path), _p(**params), ctx, frozen)
+    return transfer.build(transfer.load(path), _p(**params), _context(digits), frozen)
 
 
 def test_frozen_blocks_keep_the_sources_weights_and_run_as_at_inference(digits, tmp_path):
@@ -225,6 +222,100 @@ def test_a_transfer_trial_trains_in_phases_and_the_cache_changes_nothing(digits,
     assert cached[-1][2].get_layer("hidden_1").trainable is False
 
 
+def test_the_cache_takes_a_bottoms_outputs_from_the_store_when_there(digits, tmp_path):
+    """Keyed by the frozen block count (and the rows): what another trial computed for
+    the same bottom is used as it is, without running the bottom again."""
+    _, path = _source(digits, tmp_path)
+    built, features = _built(digits, path, frozen=2, n_hidden=1, n_neurons=8)
+    bottom, _ = transfer.split(built, features)
+    store: dict[str, tuple] = {}
+    dict_store = type("Store", (), {"get": lambda _, k: store.get(k), "put": store.__setitem__})()
+    args = digits.fit_args(32, 0)
+    first = transfer.cached(args, bottom, 2, dict_store)
+    assert list(store) == [f"frozen=2 rows={len(digits.y_train)},{len(digits.y_val)}"]
+    (key,) = store
+    store[key] = (np.zeros_like(first["x"]), np.ones_like(first["validation_data"][0]))
+    again = transfer.cached(args, bottom, 2, dict_store)
+    assert not again["x"].any() and again["validation_data"][0].all()  # the stored arrays
+    assert again["validation_data"][1] is digits.y_val and again["y"] is digits.y_train
+    transfer.cached(args, bottom, 1, dict_store)
+    assert len(store) == 2  # another bottom: computed and kept under its own key
+
+
+def test_a_table_model_is_a_source_its_columns_preprocessing_reused(tmp_path):
+    """A table model's input part (a layer per column: standardization, one-hot codes,
+    blanks' indicators) is reused as a whole and frozen with the blocks above it; the
+    split model equals the whole, and the cache runs on the per-column inputs."""
+    from bench.tabular import cancer_table, options
+    from search.transfer_source import resolve_source
+    from trainables.data import load_dataset
+    from trainables.model import build_model
+
+    data = load_dataset(options(cancer_table(tmp_path), 0), 0)
+    model = build_model({"n_hidden": 2, "n_neurons": 8}, _context(data))
+    model.save(tmp_path / "table.keras")
+    source = resolve_source(str(tmp_path / "table.keras"), "sqlite:///unused.db", data.spec)
+    assert source.depth == 2
+    built, features = transfer.build(
+        transfer.load(str(tmp_path / "table.keras")), _p(n_hidden=1), _context(data), 2
+    )
+    x = {k: v[:16] for k, v in data.x_val.items()}
+    bottom, top = transfer.split(built, features)
+    assert np.allclose(top(bottom(x)), built(x), atol=1e-6)
+    faster = transfer.cached(data.fit_args(32, 0), bottom, 2)
+    assert faster is not None and faster["x"].shape == (len(data.y_train), 8)
+
+
+def _context(data):
+    from trainables.train import build_context
+
+    return build_context(data.spec, 32, 5, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("shared_ray")
+def test_trials_share_a_frozen_bottoms_outputs_through_the_object_store(digits, tmp_path):
+    """The first trial (a Ray task, gone when it ends) computes the bottom's outputs;
+    a later one in another process trains on them and learns the same."""
+    import ray
+
+    from search.shared_features import shared_features
+
+    _, path = _source(digits, tmp_path)
+    params = {"freeze_epochs": 4, "n_hidden": 1, "n_neurons": 8}  # one frozen phase
+    saved = Path(path).read_bytes()
+
+    def trial(store) -> list[dict]:  # by value: Ray's worker cannot import this module
+        from trainables.task import Objective
+        from trainables.train import train
+
+        seen: list[dict] = []
+        train(
+            {"batch_size": 64, "learning_rate": 0.01, **params},
+            digits,
+            max_epochs=4,
+            on_epoch_end=lambda e, m, model, last: seen.append(m),
+            objective=Objective("val_accuracy", "max"),
+            seed=3,
+            source=transfer.loader(saved),
+            cache=store,
+        )
+        return seen
+
+    with shared_features() as store:
+        first = ray.get(ray.remote(trial).remote(store))
+        expected = {"computed": 1, "reused": 0, "bytes": _bytes(digits, 16), "entries": 1}
+        assert store.stats() == expected
+        second = trial(store)
+        assert store.stats()["reused"] == 1 and store.stats()["computed"] == 1
+    assert [m["val_accuracy"] for m in first] == [m["val_accuracy"] for m in second]
+
+
+def _bytes(digits, width: int) -> int:
+    """Bytes of a bottom's float32 outputs of ``width`` on the training and validation rows."""
+    return 4 * width * (len(digits.y_train) + len(digits.y_val))
+
+
 @pytest.mark.slow
 def test_a_resumed_transfer_trial_goes_on_from_its_checkpoint(digits, tmp_path):
     from trainables.task import Objective
@@ -248,6 +339,31 @@ def test_a_resumed_transfer_trial_goes_on_from_its_checkpoint(digits, tmp_path):
         source=transfer.loader(Path(path).read_bytes()),
     )
     assert seen == [3, 4]
+
+
+@pytest.mark.slow
+def test_a_refit_trains_from_the_source_in_the_trials_phases(digits, tmp_path):
+    """final.refit with a source: train + val, the trial's phases up to its best epoch
+    count; frozen blocks keep the source's weights, and the model stands alone."""
+    from trainables.train import refit
+
+    source, path = _source(digits, tmp_path)
+    load = transfer.loader(Path(path).read_bytes())
+    params = {"batch_size": 64, "n_hidden": 1, "n_neurons": 8, "freeze_epochs": 2}
+    model, losses = refit(params, digits, epochs=3, max_epochs=4, seed=5, source=load)
+    assert len(losses) == 3 and model.name == "transfer"
+    assert all(layer.trainable for layer in model.layers if layer.name.startswith("hidden_"))
+    frozen, _ = refit(
+        {**params, "freeze_epochs": 4}, digits, epochs=2, max_epochs=4, seed=5, source=load
+    )
+    for a, b in zip(
+        frozen.get_layer("hidden_0").get_weights(),
+        source.get_layer("hidden_0").get_weights(),
+        strict=True,
+    ):
+        assert np.array_equal(a, b)
+    frozen.save(tmp_path / "alone.keras")
+    assert transfer.load(str(tmp_path / "alone.keras")).predict(digits.x_val[:4]).shape == (4, 10)
 
 
 def _register(digits, tmp_path, name: str) -> str:
@@ -321,16 +437,21 @@ def test_a_sweep_reuses_a_registered_model_and_registers_one_that_stands_alone(
             "transfer.source=models:/a@champion",
             "recheck.top_k=1",
             "recheck.seeds=1",
+            "final.refit=true",  # from the source too, on train + val
         ]
     )
     client = MlflowClient(uri)
     (parent,), children = trial_runs(client, "b")
     assert parent.data.params["transfer.resolved"] == "models:/a/1"
     assert parent.data.params["transfer.depth"] == "3"
+    cache = {k: v for k, v in parent.data.metrics.items() if k.startswith("transfer_cache_")}
+    assert set(cache) == {f"transfer_cache_{k}" for k in ("computed", "reused", "bytes", "entries")}
+    assert cache["transfer_cache_entries"] <= min(3, cache["transfer_cache_computed"])
     trials = [c for c in children if c.data.tags.get("phase") is None]
     assert len(trials) == 2 and all("from_scratch" in c.data.params for c in trials)
     rechecks = client.search_runs([parent.info.experiment_id], "tags.phase = 'recheck'")
     assert len(rechecks) == 1
+    assert parent.data.tags["refit.epochs"].isdigit() and "refit.error" not in parent.data.tags
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model(summary.model_uri)
     data = load_dataset({"name": "digits", "classes": [5, 6, 7, 8, 9]}, 0)
@@ -390,11 +511,15 @@ def test_a_missing_source_is_pretrained_first_when_the_sweep_says_how(
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mine = tmp_path / "myconf" / "search_space"  # the user's own config folder (-cd)
+    mine.mkdir(parents=True)
+    (mine / "wide.yaml").write_text("name: wide\nparams:\n  n_hidden: 2\n  n_neurons: 64\n")
     settings = SimpleNamespace(
         transfer_source="models:/src@champion",
-        transfer_pretrain=("name=src", "dataset=digits", "trials=1"),
+        transfer_pretrain=("name=src", "dataset=digits", "trials=1", "search_space=wide"),
         tracking_uri=uri,
         storage_path=str(tmp_path / "ray"),
+        searchpath=(f"file://{mine.parent}",),
     )
     ran = []
 
@@ -407,6 +532,7 @@ def test_a_missing_source_is_pretrained_first_when_the_sweep_says_how(
     (a,) = ran
     assert (a.name, a.trials, a.tracking_uri) == ("src", 1, uri)
     assert a.storage_path == str(tmp_path / "ray") and a.transfer_source is None
+    assert a.space.name == "wide" and a.searchpath == settings.searchpath
     assert "not registered yet; training it first: sweep name=src" in lines[0]
     assert ensure_source(settings, run, lines.append) is False and len(ran) == 1
     with pytest.raises(ConfigError, match="transfer.pretrain: its sweep registered no model"):

@@ -19,13 +19,15 @@ class BuildContext:
     """What the builder needs to know about the data and the run, besides the params.
 
     ``spec`` holds the input (shape, training-split statistics) and the task;
-    ``steps_per_epoch``/``epochs`` size the schedules.
+    ``steps_per_epoch``/``epochs`` size the schedules; ``steps_per_execution`` is how
+    many of those steps Keras runs per call into TensorFlow (the same results, faster).
     """
 
     spec: DataSpec
     steps_per_epoch: int = 100
     epochs: int = 10
     seed: int = 0
+    steps_per_execution: int = 1
 
 
 def hidden_units(p: dict[str, Any]) -> list[int]:
@@ -123,6 +125,7 @@ def compile_model(model: keras.Model, params: dict[str, Any], ctx: BuildContext)
     p = resolve(params)
     model.compile(
         optimizer=make_optimizer(p, ctx),
+        steps_per_execution=ctx.steps_per_execution,
         **compile_args(ctx.spec.task, p["regression_loss"], p["huber_delta"]),
     )
 

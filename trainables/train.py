@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 
@@ -16,6 +16,9 @@ from trainables.private_apis import custom_gradients, forget_custom_gradients
 from trainables.schedules import build_schedule
 from trainables.spec import DataSpec
 from trainables.task import Objective
+
+if TYPE_CHECKING:
+    from trainables.transfer import FeatureStore
 
 # Called after every epoch with (epoch number from 1, metrics, model, is_last_epoch).
 EpochHook = Callable[[int, dict[str, float], keras.Model, bool], None]
@@ -108,13 +111,16 @@ class _EpochReporter(keras.callbacks.Callback):
         self._hook(epoch + 1, metrics, self.hook_model or self.model, last)
 
 
-def build_context(spec: DataSpec, batch_size: int, epochs: int, seed: int) -> BuildContext:
+def build_context(
+    spec: DataSpec, batch_size: int, epochs: int, seed: int, steps_per_execution: int = 1
+) -> BuildContext:
     """The builder's view of a dataset and a run."""
     return BuildContext(
         spec=spec,
         steps_per_epoch=max(1, math.ceil(spec.sizes.get("train", 1) / batch_size)),
         epochs=epochs,
         seed=seed,
+        steps_per_execution=steps_per_execution,
     )
 
 
@@ -210,7 +216,8 @@ def train(
     tensorboard: dict[str, Any] | None = None,
     builder: ModelBuilder | None = None,
     source: SourceLoader | None = None,
-    cache: bool = True,
+    cache: bool | FeatureStore = True,
+    steps_per_execution: int = 1,
 ) -> TrainResult:
     """Train a fresh model for ``params`` on ``data``'s train split, validating each epoch.
 
@@ -226,18 +233,20 @@ def train(
     callback (learning curves, and optionally weight histograms and a profile).
     ``builder`` is a user's ``build_model(params, spec)``; it gets every param, ours and
     its own. ``source`` makes it a transfer trial (``trainables.transfer``), trained in
-    phases, the frozen part's outputs computed once when ``cache``.
+    phases, the frozen part's outputs computed once when ``cache`` (a ``FeatureStore``:
+    shared with other trials through it). ``steps_per_execution`` goes to Keras' compile.
     """
     p = resolve(known_params(params) if builder else params)
     keras.backend.clear_session(free_memory=True)
     registered = custom_gradients()
     keras.utils.set_random_seed(seed)
-    ctx = build_context(data.spec, p["batch_size"], max_epochs, seed)
+    ctx = build_context(data.spec, p["batch_size"], max_epochs, seed, steps_per_execution)
     reporter = _EpochReporter(on_epoch_end, max_epochs, objective)
     callbacks = [*training_callbacks(p, ctx, objective), *_tensorboard(tensorboard), reporter]
     try:
         if source is not None:
-            _fit_phases(p, data, ctx, (source, cache), resume_from, initial_epoch, callbacks)
+            phased = _Phased(source, cache, lambda: data.fit_args(p["batch_size"], seed))
+            _fit_phases(p, ctx, phased, callbacks, resume_from, initial_epoch)
         else:
             model = _starting_model(params if builder else p, ctx, builder, resume_from, rebuild)
             model.fit(
@@ -249,56 +258,72 @@ def train(
             )
     finally:
         forget_custom_gradients(registered)
-    return TrainResult(
-        epochs=reporter.epochs,
-        best=reporter.best,
-        stopped_by_patience=reporter.epochs < max_epochs,
-    )
+    return TrainResult(reporter.epochs, reporter.best, reporter.epochs < max_epochs)
+
+
+@dataclass(frozen=True)
+class _Phased:
+    """How a transfer model trains: its source, the frozen-layer cache (``train``'s
+    ``cache``) and ``model.fit``'s data arguments (asked once per phase)."""
+
+    load: SourceLoader
+    cache: bool | FeatureStore
+    args: Callable[[], dict[str, Any]]
 
 
 def _fit_phases(
     p: Resolved,
-    data: TrainingData,
     ctx: BuildContext,
-    source: tuple[SourceLoader, bool],
-    resume_from: str | None,
-    initial_epoch: int,
+    phased: _Phased,
     callbacks: list[Any],
-) -> None:
-    """A transfer trial: one fit per phase (``transfer.phases``), each on a model built
-    for it with the weights of the one before (or of the checkpoint resumed from) and
-    compiled with its own learning rate; schedules go on from the steps taken. With the
-    cache, a phase with a frozen bottom trains only the part above it, on the bottom's
-    outputs computed once."""
+    resume_from: str | None = None,
+    initial_epoch: int = 0,
+    until: int | None = None,
+) -> tuple[keras.Model, list[float]]:
+    """A transfer model trained phase by phase (``transfer.phases`` over ``ctx.epochs``)
+    up to epoch ``until`` (default: all); each phase on a model built for it with the
+    weights of the one before (or of the checkpoint resumed from) and compiled with its
+    own learning rate; schedules go on from the steps taken. With the cache, a phase
+    with a frozen bottom trains only the part above it, on the bottom's outputs computed
+    once. Returns the whole model and its training-loss curve."""
     from trainables import transfer
 
-    load, cache = source
-    first: keras.Model | None = load()
+    until = ctx.epochs if until is None else until
+    first: keras.Model | None = phased.load()
     previous = load_checkpoint(resume_from) if resume_from else None
-    reporter = callbacks[-1]
     depth = transfer.stack_of(transfer.source_model(first)).depth
+    losses: list[float] = []
     for phase in transfer.phases(p, depth, ctx.epochs):
-        if phase.end <= initial_epoch:
+        end = min(phase.end, until)
+        if end <= initial_epoch:
             continue
         model, features = transfer.build(
-            first if first is not None else load(), p, ctx, phase.frozen
+            first if first is not None else phased.load(), p, ctx, phase.frozen
         )
         first = None
         if previous is not None:
             transfer.copy_weights(previous, model)
-        fit_model, args = model, data.fit_args(p["batch_size"], ctx.seed)
-        if cache and features is not None:
+        fit_model, args = model, phased.args()
+        if phased.cache is not False and features is not None:
             bottom, top = transfer.split(model, features)
-            faster = transfer.cached(args, bottom, p["batch_size"])
+            store = None if phased.cache is True else phased.cache
+            faster = transfer.cached(args, bottom, phase.frozen, store)
             fit_model, args = (top, faster) if faster is not None else (model, args)
         compile_model(fit_model, _scaled(p, phase.lr_factor), ctx)
         fit_model.optimizer.iterations.assign(transfer.phase_steps(phase, ctx.steps_per_epoch))
-        reporter.hook_model = model
+        for callback in callbacks:
+            if isinstance(callback, _EpochReporter):
+                callback.hook_model = model
         start = max(phase.start, initial_epoch)
-        fit_model.fit(**args, epochs=phase.end, initial_epoch=start, callbacks=callbacks, verbose=0)
+        history = fit_model.fit(
+            **args, epochs=end, initial_epoch=start, callbacks=callbacks, verbose=0
+        )
+        losses += [float(v) for v in history.history.get("loss", [])]
         previous = model
-        if fit_model.stop_training:
+        if fit_model.stop_training or end >= until:
             break
+    assert previous is not None
+    return previous, losses
 
 
 def _scaled(p: Resolved, factor: float) -> Resolved:
@@ -314,6 +339,8 @@ def refit(
     max_epochs: int,
     seed: int,
     builder: ModelBuilder | None = None,
+    source: SourceLoader | None = None,
+    steps_per_execution: int = 1,
 ) -> tuple[keras.Model, list[float]]:
     """A fresh model for ``params`` trained on the training and validation splits
     together for ``epochs`` epochs (the best epoch count the search saw): how a
@@ -321,7 +348,9 @@ def refit(
     The learning-rate schedule spans ``max_epochs`` as in the search, so the refit
     follows the trial's own trajectory up to its best epoch (on more data); nothing is
     left to validate on, so there is no early stopping and performance scheduling
-    watches the training loss. Returns the model and its training-loss curve.
+    watches the training loss. With a transfer ``source`` it trains in the trial's
+    phases (no cache: there is no validation split to reuse it on). Returns the model
+    and its training-loss curve.
     """
     p = resolve(known_params(params) if builder else params)
     keras.backend.clear_session(free_memory=True)
@@ -329,19 +358,24 @@ def refit(
     keras.utils.set_random_seed(seed)
     sizes = data.spec.sizes
     spec = replace(data.spec, sizes={**sizes, "train": sizes["train"] + sizes["val"]})
-    ctx = build_context(spec, p["batch_size"], max_epochs, seed)
-    model = make_model(params if builder else p, ctx, builder)
-    schedule = build_schedule(p, ctx.steps_per_epoch, ctx.epochs, monitor="loss")
+    ctx = build_context(spec, p["batch_size"], max_epochs, seed, steps_per_execution)
+    callbacks = list(build_schedule(p, ctx.steps_per_epoch, ctx.epochs, monitor="loss").callbacks)
+    until = max(1, min(epochs, max_epochs))
     try:
-        history = model.fit(
-            **data.refit_args(p["batch_size"], seed),
-            epochs=max(1, min(epochs, max_epochs)),
-            callbacks=list(schedule.callbacks),
-            verbose=0,
-        )
+        if source is not None:
+            phased = _Phased(source, False, lambda: data.refit_args(p["batch_size"], seed))
+            model, losses = _fit_phases(p, ctx, phased, callbacks, until=until)
+        else:
+            model = make_model(params if builder else p, ctx, builder)
+            history = model.fit(
+                **data.refit_args(p["batch_size"], seed),
+                epochs=until,
+                callbacks=callbacks,
+                verbose=0,
+            )
+            losses = [float(v) for v in history.history.get("loss", [])]
     finally:
         forget_custom_gradients(registered)
-    losses = [float(v) for v in history.history.get("loss", [])]
     if not all(math.isfinite(v) for v in losses):
         raise DivergedError(f"the refit's loss diverged: {losses}")
     return model, losses

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import keras
 
@@ -32,6 +32,15 @@ from trainables.ensemble import members_of
 
 # Layers that only act in training: left out of frozen blocks (identity at inference).
 TRAINING_ONLY = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.GaussianNoise)
+
+
+class FeatureStore(Protocol):
+    """Where a frozen bottom's outputs are kept for other trials (the sweep gives one
+    backed by Ray's object store); a key names the bottom and the data's rows."""
+
+    def get(self, key: str) -> tuple[Any, ...] | None: ...
+
+    def put(self, key: str, arrays: tuple[Any, ...]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -219,15 +228,24 @@ def build(source: keras.Model, p: dict[str, Any], ctx: Any, frozen: int) -> tupl
     return keras.Model(inputs, outputs, name="transfer"), features
 
 
-def cached(args: dict[str, Any], bottom: keras.Model, batch_size: int) -> dict[str, Any] | None:
-    """``model.fit``'s data arguments with the inputs replaced by the frozen bottom's
-    outputs, computed once (HOML 1e ch. 11, "Caching the frozen layers"); None when
-    the data streams (nothing in memory to compute them on)."""
+def cached(
+    args: dict[str, Any], bottom: keras.Model, frozen: int, store: FeatureStore | None = None
+) -> dict[str, Any] | None:
+    """``model.fit``'s data arguments with the inputs replaced by the outputs of the
+    ``frozen``-block bottom, computed once (HOML 1e ch. 11, "Caching the frozen layers")
+    or taken from ``store``, where another trial put them; None when the data streams
+    (nothing in memory to compute them on)."""
     x, validation = args.get("x"), args.get("validation_data")
     if not _in_memory(x) or not isinstance(validation, tuple):
         return None
-    features = bottom.predict(x, batch_size=max(batch_size, 256), verbose=0)
-    val = bottom.predict(validation[0], batch_size=max(batch_size, 256), verbose=0)
+    key = f"frozen={frozen} rows={len(args['y'])},{len(validation[1])}"
+    found = store.get(key) if store is not None else None
+    if found is None:
+        batch = max(args.get("batch_size") or 32, 256)
+        found = tuple(bottom.predict(v, batch_size=batch, verbose=0) for v in (x, validation[0]))
+        if store is not None:
+            store.put(key, found)
+    features, val = found
     return {**args, "x": features, "validation_data": (val, *validation[1:])}
 
 
