@@ -318,7 +318,9 @@ class Trial(Section):
     steps_per_execution: PositiveInt = 32
     """Training steps Keras runs per call into TensorFlow (compile's steps_per_execution):
     more cuts the per-step cost that dominates small models (1.3-1.5x faster epochs for
-    the default space on a CPU); the results are the same. 1 = a call per step."""
+    the default space on a CPU); the results are the same. A trial of fewer than 1000
+    steps (batches per epoch x max_epochs) runs one per call: tracing the loop would cost
+    it more than it saves. 1 = a call per step."""
 
 
 class Checkpoint(Section):

@@ -512,13 +512,28 @@ def test_a_trials_params_are_resolved_once(monkeypatch):
     assert len(calls) == 1
 
 
+def test_steps_per_execution_applies_to_runs_long_enough_to_pay_for_the_loop():
+    """Tracing the multi-step loop costs more than a short run's steps save."""
+    from dataclasses import replace
+
+    from trainables.train import MIN_LOOP_STEPS, build_context
+
+    spec = replace(data_spec(), sizes={"train": 1149})  # 36 batches of 32
+    long_enough = math.ceil(MIN_LOOP_STEPS / 36)
+    assert build_context(spec, 32, long_enough, 0, 32).steps_per_execution == 32
+    assert build_context(spec, 32, long_enough - 1, 0, 32).steps_per_execution == 1
+
+
 @pytest.mark.slow  # trains
-def test_steps_per_execution_changes_speed_not_results():
+def test_steps_per_execution_changes_speed_not_results(monkeypatch):
     """trial.steps_per_execution: several steps per call into TensorFlow learn exactly
     what one step per call learns (dropout, batch norm, a schedule, a partial last call)."""
+    import trainables.train as train_module
     from trainables.data import load_dataset
     from trainables.task import Objective
     from trainables.train import train
+
+    monkeypatch.setattr(train_module, "MIN_LOOP_STEPS", 0)  # however short the run
 
     data = load_dataset({"name": "digits", "validation_size": 200, "test_size": 200}, 0)
     params = {"n_hidden": 2, "n_neurons": 16, "dropout": 0.2, "batch_norm": "after"}

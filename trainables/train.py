@@ -111,16 +111,24 @@ class _EpochReporter(keras.callbacks.Callback):
         self._hook(epoch + 1, metrics, self.hook_model or self.model, last)
 
 
+# Tracing Keras' multi-step loop costs about 0.3 s more than one step per call, and each
+# step it runs saves about half a millisecond on a CPU (measured: digits and Fashion-MNIST
+# MLPs): fewer steps than this in a whole run, one step per call is faster.
+MIN_LOOP_STEPS = 1000
+
+
 def build_context(
     spec: DataSpec, batch_size: int, epochs: int, seed: int, steps_per_execution: int = 1
 ) -> BuildContext:
-    """The builder's view of a dataset and a run."""
+    """The builder's view of a dataset and a run; ``steps_per_execution`` applies to a
+    run of at least ``MIN_LOOP_STEPS`` steps."""
+    steps = max(1, math.ceil(spec.sizes.get("train", 1) / batch_size))
     return BuildContext(
         spec=spec,
-        steps_per_epoch=max(1, math.ceil(spec.sizes.get("train", 1) / batch_size)),
+        steps_per_epoch=steps,
         epochs=epochs,
         seed=seed,
-        steps_per_execution=steps_per_execution,
+        steps_per_execution=steps_per_execution if steps * epochs >= MIN_LOOP_STEPS else 1,
     )
 
 
