@@ -78,13 +78,13 @@ class Plan:
     more: int = 0  # trials a resume adds, as a new Tune run (segment)
     segments: tuple[str, ...] = ()  # the sweep's earlier, finished Tune runs
     source: Source | None = None  # transfer.source, loaded and checked
-    features: SharedFeatures | None = None  # the frozen-layer cache its trials share
+    # the frozen-layer cache its trials share (set only with transfer.cache on)
+    features: SharedFeatures | None = None
 
     @property
     def cache(self) -> bool | SharedFeatures:
         """What a transfer trial caches its frozen outputs with (``transfer.cache``)."""
-        on = self.settings.transfer_cache
-        return self.features if on and self.features is not None else on
+        return self.features if self.features is not None else self.settings.transfer_cache
 
     @property
     def round(self) -> int:
