@@ -31,6 +31,7 @@ from search.final_model import default_size
 from search.finish import finish, reopen
 from search.node_metrics import NodeMetrics
 from search.pretrain import ensure_source
+from search.private_apis import mend_reset_failures
 from search.progress import ProgressCallback
 from search.ray_runtime import check_address, check_local_gpus, start_ray, wait_for_gpus
 from search.results import SweepResults
@@ -451,6 +452,7 @@ def _fits(
 ) -> Iterator[Any]:
     """Tune's fits of this command, each yielding its result grid: the restored run
     (resume), then the new one (a new sweep, or the trials a resume adds)."""
+    mend_reset_failures()
     if plan.folder is not None:
         yield _restored(plan, trainable, say).fit()
     if plan.algorithms is None:

@@ -8,6 +8,10 @@ a library upgrade that breaks one fails here, by name, not in a user's sweep.
   ``ray start`` records its address for ``ray.init(address="auto")``; read to probe a
   stale record in seconds (``ray.init`` retries a dead address for minutes).
 
+- Ray Tune's ``TuneController._schedule_trial_task`` and ``_resetting_trials``
+  (``search.private_apis.mend_reset_failures``): a worker killed while Tune hands it the
+  next trial would otherwise fail that trial for good.
+
 - Tests only: ``ray.autoscaler._private.util.prepare_config/validate_config`` check that
   ``cluster.yaml`` is a config ``ray up`` accepts (tests/test_cluster_yaml.py; Ray has
   no public validator), and TensorFlow's ``func_graph`` counts traced graphs
@@ -79,6 +83,52 @@ def test_ray_start_records_its_address_where_auto_reads_it(monkeypatch):
     finally:
         cluster.stop()
         shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_between_two_trials_costs_one_retry(tmp_path):
+    """Kill the worker Tune caches for the next trial: that trial is retried once and
+    completes (unmended, Ray 2.60 records it ERROR after a single kill)."""
+    import os
+    import signal
+
+    import ray
+    from ray import tune
+
+    from search.private_apis import mend_reset_failures
+
+    class KillTheCachedWorker(tune.Callback):
+        killed: list[int] = []
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            if not self.killed:  # the worker is cached now, to be reset for trial 2
+                self.killed.append(trial.last_result["pid"])
+                os.kill(trial.last_result["pid"], signal.SIGKILL)
+                time.sleep(1.0)
+
+    def reporting_pid(config):  # local: pickled by value for the workers
+        for epoch in range(2):
+            tune.report({"epoch": epoch, "pid": os.getpid()})
+
+    mend_reset_failures()
+    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False)
+    try:
+        grid = tune.Tuner(
+            reporting_pid,
+            param_space={"x": tune.grid_search([1, 2, 3])},
+            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=1),
+            run_config=tune.RunConfig(
+                storage_path=str(tmp_path),
+                callbacks=[KillTheCachedWorker()],
+                failure_config=tune.FailureConfig(max_failures=1),
+                verbose=0,
+            ),
+        ).fit()
+    finally:
+        ray.shutdown()
+    assert KillTheCachedWorker.killed, "no worker was killed"
+    assert [r.error for r in grid] == [None, None, None]
+    assert sorted(r.metrics["epoch"] for r in grid) == [1, 1, 1]
 
 
 def _private(name: str) -> bool:
