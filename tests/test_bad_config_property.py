@@ -72,7 +72,7 @@ def _assert_refused(tmp_path, monkeypatch, override: str, key: str, extra: str =
 
 
 @settings(
-    max_examples=10 if FAST else 60,
+    max_examples=10 if FAST else 30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -97,7 +97,7 @@ def _typos(key: str) -> st.SearchStrategy[str]:
 
 
 @settings(
-    max_examples=8 if FAST else 40,
+    max_examples=8 if FAST else 20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

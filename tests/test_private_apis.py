@@ -111,7 +111,7 @@ def test_a_worker_killed_between_two_trials_costs_one_retry(tmp_path):
             tune.report({"epoch": epoch, "pid": os.getpid()})
 
     mend_reset_failures()
-    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, configure_logging=False)
     try:
         grid = tune.Tuner(
             reporting_pid,

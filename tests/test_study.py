@@ -101,23 +101,23 @@ def _sweep(tmp_path, *overrides):
 @pytest.mark.slow
 @pytest.mark.usefixtures("shared_ray")
 def test_resume_adds_trials_to_a_finished_sweep_and_warm_start_reads_it(tmp_path):
-    first, _ = _sweep(tmp_path, "trials=4", "name=grow")
+    first, _ = _sweep(tmp_path, "trials=3", "name=grow")
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # beside the tracking store
     (study_name,) = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     assert study_name.startswith("grow-")
 
-    with pytest.raises(ConfigError, match="trials=3: sweep 'grow' has planned 4 trials"):
-        _sweep(tmp_path, "trials=3", "name=grow", "resume=true")
-    grown, lines = _sweep(tmp_path, "trials=6", "name=grow", "resume=true")
+    with pytest.raises(ConfigError, match="trials=2: sweep 'grow' has planned 3 trials"):
+        _sweep(tmp_path, "trials=2", "name=grow", "resume=true")
+    grown, lines = _sweep(tmp_path, "trials=5", "name=grow", "resume=true")
     assert grown.parent_run_id == first.parent_run_id
     assert any("adding 2 trials" in line for line in lines)
     client = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
     (parent,), children = trial_runs(client, "grow")
-    assert len(children) == 6 and parent.info.status == "FINISHED"
-    assert parent.data.metrics["trials_planned"] == 6
+    assert len(children) == 5 and parent.info.status == "FINISHED"
+    assert parent.data.metrics["trials_planned"] == 5
     study = optuna.load_study(study_name=study_name, storage=storage)
-    assert len(study.get_trials()) == 6
-    assert len({json.dumps(t.params, sort_keys=True) for t in study.get_trials()}) == 6
+    assert len(study.get_trials()) == 5
+    assert len({json.dumps(t.params, sort_keys=True) for t in study.get_trials()}) == 5
     versions = client.search_model_versions("name = 'grow'")
     assert sorted(v.tags["sweep.round"] for v in versions) == ["1", "2"]
     assert grown.model_uri == "models:/grow/2"
@@ -125,12 +125,12 @@ def test_resume_adds_trials_to_a_finished_sweep_and_warm_start_reads_it(tmp_path
     assert grown.best_value >= best
 
     warm, lines = _sweep(tmp_path, "trials=1", "name=later", "warm_start=grow")
-    assert any("warm start: 6 finished trials of sweep 'grow'" in line for line in lines)
+    assert any("warm start: 5 finished trials of sweep 'grow'" in line for line in lines)
     (later,), _ = trial_runs(client, "later")
-    assert later.data.params["warm_start.trials"] == "6"
+    assert later.data.params["warm_start.trials"] == "5"
     new_study = optuna.load_study(study_name=later.data.params["study.name"], storage=storage)
     states = [t.state for t in new_study.get_trials()]
-    assert states.count(optuna.trial.TrialState.COMPLETE) == 7
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 6
 
 
 def test_optuna_dashboard_opens_the_stored_study(tmp_path, space_config):
