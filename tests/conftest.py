@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +96,23 @@ def finished_sweep(tmp_path_factory):
     return work, proc.stdout
 
 
+@contextlib.contextmanager
+def local_ray(cpus: int) -> Iterator[None]:
+    """A new local Ray of ``cpus`` logical CPUs in this process (never one a test before
+    left recorded), shut down on exit."""
+    import ray
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 @pytest.fixture(scope="module")
 def shared_ray():
     """One local Ray for a module's in-process sweeps (``run_sweep`` uses a Ray this
     process already runs, and leaves it running)."""
-    import ray
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    ray.init(
-        address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False
-    )
-    yield
-    ray.shutdown()
+    with local_ray(os.cpu_count() or 1):
+        yield

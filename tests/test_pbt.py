@@ -5,11 +5,10 @@ reported, and nothing was ever exploited: seen in CI, 2026-12-01)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import local_ray
 from tests.test_algorithms import _sweep
 
 
@@ -17,12 +16,8 @@ from tests.test_algorithms import _sweep
 def population_ray():
     """A local Ray with 4 logical CPUs on whatever cores there are: the 4 trials of the
     population (1 CPU each) start together."""
-    import ray
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with local_ray(4):
+        yield
 
 
 @pytest.mark.slow

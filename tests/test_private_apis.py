@@ -92,10 +92,10 @@ def test_a_worker_killed_between_two_trials_costs_one_retry(tmp_path):
     import os
     import signal
 
-    import ray
     from ray import tune
 
     from search.private_apis import mend_reset_failures
+    from tests.conftest import local_ray
 
     class KillTheCachedWorker(tune.Callback):
         killed: list[int] = []
@@ -111,8 +111,7 @@ def test_a_worker_killed_between_two_trials_costs_one_retry(tmp_path):
             tune.report({"epoch": epoch, "pid": os.getpid()})
 
     mend_reset_failures()
-    ray.init(address="local", num_cpus=1, include_dashboard=False, configure_logging=False)
-    try:
+    with local_ray(1):
         grid = tune.Tuner(
             reporting_pid,
             param_space={"x": tune.grid_search([1, 2, 3])},
@@ -124,8 +123,6 @@ def test_a_worker_killed_between_two_trials_costs_one_retry(tmp_path):
                 verbose=0,
             ),
         ).fit()
-    finally:
-        ray.shutdown()
     assert KillTheCachedWorker.killed, "no worker was killed"
     assert [r.error for r in grid] == [None, None, None]
     assert sorted(r.metrics["epoch"] for r in grid) == [1, 1, 1]
