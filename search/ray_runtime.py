@@ -50,12 +50,16 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     """Fail in seconds, before any work, when a cluster address is unreachable
     (``ray.init`` would retry for minutes). ``auto`` is probed where ``ray.init`` would
     look first (``RAY_ADDRESS``, then the cluster ``ray start`` recorded on this
-    machine); with neither, ``ray.init`` itself says there is no cluster."""
+    machine); with neither there is nothing to join."""
     hostport = (
         (os.environ.get("RAY_ADDRESS") or recorded_cluster()) if address == "auto" else address
     )
     if not hostport:
-        return
+        raise ConfigError(
+            "cluster.address=auto: no Ray cluster to join (RAY_ADDRESS is not set and "
+            "`ray start` recorded none on this machine); start one (ray up cluster.yaml / "
+            "ray start --head), give its HOST:PORT, or use cluster=local"
+        )
     hostport = hostport.split("://", 1)[-1]
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():

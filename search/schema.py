@@ -17,7 +17,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Mapping
 from functools import cache
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -467,10 +469,23 @@ class Transfer(Section):
     ray.storage_path (the transfer presets use it); null = the source must exist."""
 
 
-def _sweep_name(value: str) -> str:
-    if not value.strip() or "/" in value:
+def _sweep_name(value: str | None) -> str | None:
+    if value is not None and (not value.strip() or "/" in value):
         raise ConfigError(f"name={value!r}: must be a non-empty string without '/'")
     return value
+
+
+def sweep_name(cfg: Mapping[str, Any]) -> str:
+    """The sweep's name: ``name`` when given, else the data's: the stem of
+    ``dataset.path`` (``cancer`` for cancer.csv, the folder's name for images or Parquet
+    parts), else the dataset option (``fashion_mnist``, ``digits``). Sweeps of other
+    data then never share an experiment or a registered model by default (whose
+    versions must all take the same inputs); sweeps of the same data do."""
+    if cfg.get("name"):
+        return str(cfg["name"])
+    dataset = cfg.get("dataset") or {}
+    path = str(dataset.get("path") or "").rstrip("/")
+    return PurePosixPath(path.split("://", 1)[-1]).stem or str(dataset.get("name") or "data")
 
 
 def _warm_start(value: str | None) -> str | None:
@@ -486,8 +501,10 @@ class SweepConfig(Section):
     """A sweep's whole config. The groups (dataset, search_space, searcher, scheduler,
     cluster, tracking) come from their options; everything else has its default here."""
 
-    name: Annotated[str, AfterValidator(_sweep_name)] = "dnn-sweep"
-    """The sweep's name: the MLflow experiment, the registered model, the Ray run folder."""
+    name: Annotated[str | None, AfterValidator(_sweep_name)] = None
+    """The sweep's name: the MLflow experiment, the registered model, the Ray run folder;
+    null = the data's name (the stem of dataset.path, e.g. `cancer` for cancer.csv, else
+    the dataset option, e.g. `fashion_mnist`)."""
     task: TaskName = "auto"
     """What to learn; auto = inferred from the target (and printed first). It sets the
     output layer, the loss and the metrics."""
@@ -563,6 +580,11 @@ class SweepConfig(Section):
                 f"{pairs[0][0]} first; set one of them"
             )
         return self
+
+    @property
+    def sweep_name(self) -> str:
+        """``name``, or the data's name when it is null (see ``sweep_name``)."""
+        return sweep_name({"name": self.name, "dataset": dict(self.dataset)})
 
     @property
     def objective_pairs(self) -> tuple[tuple[str, str], ...]:

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from dnn_sweep.errors import ConfigError
-from search.schema import LrFind, Scheduler, Searcher, SweepConfig, Tensorboard, validate
+from search.schema import (
+    LrFind,
+    Scheduler,
+    Searcher,
+    SweepConfig,
+    Tensorboard,
+    sweep_name,
+    validate,
+)
 from search.space import SearchSpace
 
 
@@ -167,7 +175,7 @@ class Settings:
         c: SweepConfig = validate(cfg)
         pairs = c.objective_pairs
         return cls(
-            name=c.name,
+            name=c.sweep_name,
             trials=c.trials,
             max_epochs=c.max_epochs,
             max_concurrent=_concurrency(c),
@@ -196,7 +204,7 @@ class Settings:
             searcher=c.searcher,
             scheduler=c.scheduler,
             **_places(c),
-            registered_model=c.tracking.registered_model or c.name,
+            registered_model=c.tracking.registered_model or c.sweep_name,
             system_metrics=c.tracking.system_metrics,
             warm_start=c.warm_start,
             resolved=dict(cfg),
@@ -230,7 +238,7 @@ def _places(c: SweepConfig) -> dict[str, Any]:
         "tracking_uri": uri,
         "study_storage": _study_storage(c.study.storage, uri),
         "storage_path": _storage_path(c.ray.storage_path),
-        "tensorboard": _tensorboard(c.tensorboard, c.name),
+        "tensorboard": _tensorboard(c.tensorboard, c.sweep_name),
     }
 
 
@@ -247,7 +255,7 @@ def load_settings(
         if need_suggestion:
             uri = _absolute_sqlite(str((raw.get("tracking") or {}).get("uri")))
             check_reachable(uri)
-            suggestion = latest_lr_suggestion(uri, str(raw.get("name")))
+            suggestion = latest_lr_suggestion(uri, sweep_name(raw))
         else:
             suggestion = 1.0  # the finder itself does not use the range
     return Settings.from_config(raw, lr_suggestion=suggestion, custom_params=custom_params)

@@ -41,6 +41,14 @@ def _fast_tier_guard():
     keras.Model.fit, ray.init = saved
 
 
+@pytest.fixture(autouse=True)
+def _own_working_folder(tmp_path_factory, monkeypatch):
+    """Every test runs in a fresh, empty working folder: defaults such as
+    ``sqlite:///mlflow.db`` and ``ray_results/`` then never read or write the records a
+    user's own ``make sweep`` left in the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture
 def space_config():
     """Load a shipped search space YAML as the dict Hydra would compose."""

@@ -274,9 +274,11 @@ def test_bad_data_exits_2_with_one_line(bad_data, monkeypatch, overrides, key):
     assert not ray.is_initialized()
 
 
-def test_a_cluster_that_cannot_be_joined_leaves_no_records(tmp_path, monkeypatch):
-    """`cluster.address=auto` with no cluster running fails at Ray's join, before any
-    MLflow record or file exists (Ray is joined before the parent run is opened)."""
+@pytest.mark.parametrize("record", [None, "127.0.0.9:6379"], ids=["no-record", "stale-record"])
+def test_a_cluster_that_cannot_be_joined_leaves_no_records(tmp_path, monkeypatch, record):
+    """`cluster.address=auto` with no cluster running fails before Ray is asked (whose
+    join would retry for minutes) and before any MLflow record or file exists, whether
+    Ray's temp folder records no cluster or one that is gone."""
     import ray
 
     from search.cli import _guarded
@@ -284,7 +286,14 @@ def test_a_cluster_that_cannot_be_joined_leaves_no_records(tmp_path, monkeypatch
     from search.driver import run_sweep
     from search.settings import load_settings
 
-    monkeypatch.chdir(tmp_path)
+    ray_tmp = tmp_path / "raytmp"
+    if record is not None:
+        (ray_tmp / "ray").mkdir(parents=True)
+        (ray_tmp / "ray" / "ray_current_cluster").write_text(record)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
     monkeypatch.setenv("RAY_ADDRESS", "")
     args = ["dataset=digits", "cluster=remote", "cluster.address=auto", "trials=1"]
     err = io.StringIO()
@@ -293,7 +302,7 @@ def test_a_cluster_that_cannot_be_joined_leaves_no_records(tmp_path, monkeypatch
     assert stop.value.code == 2
     lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
     assert len(lines) == 1 and "cluster.address=auto: no Ray cluster" in lines[0], lines
-    assert not list(tmp_path.iterdir()) and not ray.is_initialized()
+    assert not list(work.iterdir()) and not ray.is_initialized()
 
 
 def test_a_sweep_folder_of_another_version_is_refused_by_resume(tmp_path, monkeypatch):

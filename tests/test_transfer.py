@@ -535,9 +535,18 @@ def test_a_missing_source_is_pretrained_first_when_the_sweep_says_how(
     assert a.space.name == "wide" and a.searchpath == settings.searchpath
     assert "not registered yet; training it first: sweep name=src" in lines[0]
     assert ensure_source(settings, run, lines.append) is False and len(ran) == 1
+    for other, why in [
+        ("models:/other@champion", "registers 'src', not 'other'"),
+        ("models:/src/7", "not version 7"),
+        ("models:/src@prod", "not @prod"),
+    ]:  # refused before the pretrain sweep runs (it would register none of these)
+        with pytest.raises(ConfigError, match=why):
+            ensure_source(
+                SimpleNamespace(**{**vars(settings), "transfer_source": other}),
+                lambda s, echo: ran.append(s),
+                lines.append,
+            )
+    assert len(ran) == 1
+    fresh = SimpleNamespace(**{**vars(settings), "tracking_uri": f"sqlite:///{tmp_path}/b.db"})
     with pytest.raises(ConfigError, match="transfer.pretrain: its sweep registered no model"):
-        ensure_source(
-            SimpleNamespace(**{**vars(settings), "transfer_source": "models:/other@champion"}),
-            lambda s, echo: None,
-            lines.append,
-        )
+        ensure_source(fresh, lambda s, echo: None, lines.append)

@@ -206,9 +206,9 @@ class Downloaded:
         return f"models:/{self.name}/{self.version}"
 
 
-def find_version(uri: str, tracking_uri: str, key: str = "transfer.source") -> Any | None:
-    """The registered model version ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``
-    names in the registry at ``tracking_uri``; None when there is none (yet).
+def parse_model_uri(uri: str, key: str) -> tuple[str, str, str]:
+    """(name, version, alias) of ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (one
+    of version and alias is empty).
 
     Raises:
         ConfigError: a malformed URI (``key`` names the config key that gave it).
@@ -218,10 +218,21 @@ def find_version(uri: str, tracking_uri: str, key: str = "transfer.source") -> A
     name, _, number = name.partition("/") if not at else (name, "", "")
     if not name or (not at and not number.isdigit()) or (at and not alias):
         raise ConfigError(f"{key}={uri}: must be models:/NAME/VERSION or models:/NAME@ALIAS")
+    return name, number, alias
+
+
+def find_version(uri: str, tracking_uri: str, key: str = "transfer.source") -> Any | None:
+    """The registered model version ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``
+    names in the registry at ``tracking_uri``; None when there is none (yet).
+
+    Raises:
+        ConfigError: a malformed URI (``key`` names the config key that gave it).
+    """
+    name, number, alias = parse_model_uri(uri, key)
     if sqlite_missing(tracking_uri):
         return None
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    if at:
+    if alias:
         return _alias(client, name, alias)
     try:
         return client.get_model_version(name, number)
