@@ -33,6 +33,7 @@ from search.node_metrics import NodeMetrics
 from search.pretrain import ensure_source
 from search.private_apis import mend_reset_failures
 from search.progress import ProgressCallback
+from search.quiet import log_to, quietly, run_log
 from search.ray_runtime import check_address, check_local_gpus, start_ray, wait_for_gpus
 from search.results import SweepResults
 from search.retention import mend
@@ -616,6 +617,7 @@ def _announce(plan: Plan, recorder: SweepRecorder, say: Callable[[str], None]) -
         say(f"  warm start: {n} finished trials of sweep '{s.warm_start}' seed the sampler")
 
 
+@quietly  # TensorFlow's and Ray's own messages to the sweep's log (search/quiet.py)
 def run_sweep(
     settings: Settings,
     echo: Callable[[str], None] = print,
@@ -657,8 +659,11 @@ def run_sweep(
             waited = wait_for_gpus(plan.settings, say)  # an autoscaler's minutes are free
             started, started_at = started + waited, started_at + waited
         plan = _with_study(plan)
+        logs = log_to(run_log(plan.settings.storage_path, plan.folder or plan.run_name))
         recorder = _open_records(plan, say)
         _announce(plan, recorder, say)
+        if logs:
+            say(logs)
         return _run(plan, recorder, trainable, (started, started_at), say)
     finally:
         if owns_ray:

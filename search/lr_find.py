@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dnn_sweep.errors import ConfigError
+from search.quiet import log_to, quietly, run_log
 from search.settings import Settings
 from tracking import SweepRecorder
 from tracking.health import check_reachable
@@ -41,6 +42,7 @@ def probe_params(settings: Settings) -> dict[str, Any]:
     return params
 
 
+@quietly  # TensorFlow's own messages to the finder's log (search/quiet.py)
 def run_lr_find(settings: Settings, echo: Callable[[str], None] = print) -> LrFindSummary:
     """Load the data, run the finder, log curve, plot and suggestion to MLflow."""
     from trainables.lr_finder import find_lr
@@ -51,10 +53,13 @@ def run_lr_find(settings: Settings, echo: Callable[[str], None] = print) -> LrFi
     check_reachable(settings.tracking_uri)
     recorder = SweepRecorder(settings.tracking_uri, settings.name)
     run_id = _start_run(recorder, settings, params, data.name)
+    logs = log_to(run_log(settings.storage_path, f"lr-find-{run_id}", "lr_find.log"))
     echo(
         f"lr finder on {data.name}: {opts.min_lr:g} -> {opts.max_lr:g} over "
         f"{opts.iterations} batches; model {params or 'defaults'}"
     )
+    if logs:
+        echo(logs)
     try:
         result = find_lr(
             params,

@@ -9,6 +9,7 @@ whenever a trial ends, so logs stay readable and grep-able.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -18,10 +19,27 @@ from typing import Any, TextIO
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from search.callbacks import FINISHED_FLAG, trial_label, trial_params
+from search.callbacks import FINISHED_FLAG, error_text, trial_label, trial_params
 from trainables.task import Objective
 
 DEFAULT_OBJECTIVE = Objective("val_accuracy", "max")
+# The line of a Python traceback that names the exception: "pkg.mod.SomeError: text"
+_RAISED = re.compile(r"^(?:\w+\.)*(\w+(?:Error|Exception|Exit|Interrupt)\b.*)$")
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the task's name in its errors
+ERROR_CHARS = 300
+
+
+def error_line(text: str) -> str:
+    """One line for a trial's error (``text``: Tune's error file, every failure so far):
+    of the latest failure, the exception a traceback ends with (its module left out), or
+    the line saying why an actor died (a lost node, a killed worker), else its first."""
+    latest = _COLOUR.sub("", text.rsplit("Failure # ", 1)[-1])
+    lines = [ln.strip() for ln in latest.splitlines()[1 if "Failure # " in text else 0 :]]
+    lines = [ln for ln in lines if ln] or ["no error recorded"]
+    raised = [m.group(1) for ln in lines if (m := _RAISED.match(ln))]
+    why = [ln for ln in lines if ln.startswith("The actor") and "because" in ln]
+    line = raised[-1] if raised else (why or lines)[0]
+    return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 3] + "..."
 
 
 def _fmt(value: Any) -> str:
@@ -191,9 +209,14 @@ class ProgressCallback(Callback):
         self.state.running.pop(trial_label(trial), None)
         self._show(force=True)
 
+    def on_trial_recover(self, iteration, trials, trial: Trial, **info):
+        # said by the driver itself: the workers' output is not forwarded (search/quiet.py)
+        self._say(f"  {trial_label(trial)} failed, retrying: {error_line(error_text(trial))}")
+
     def on_trial_error(self, iteration, trials, trial: Trial, **info):
         self.state.counts["failed"] += 1
         self.state.running.pop(trial_label(trial), None)
+        self._say(f"  {trial_label(trial)} failed: {error_line(error_text(trial))}")
         self._show(force=True)
 
     def on_step_end(self, iteration, trials, **info):
@@ -203,6 +226,17 @@ class ProgressCallback(Callback):
         self.close()
 
     # -- output -----------------------------------------------------------------------
+    def _say(self, line: str) -> None:
+        """A line of its own: above the live view, or between the plain lines (an error
+        may quote a tracking URI: credentials masked)."""
+        from tracking.secrets import mask
+
+        line = mask(line)
+        if self._live is not None:
+            self._live.console.print(line, highlight=False, markup=False)
+        else:
+            print(line, file=self.stream, flush=True)
+
     def _show(self, force: bool) -> None:
         now = self.clock()
         if self.live_view:

@@ -10,8 +10,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from dnn_sweep.errors import ConfigError
+from search.quiet import note
 from search.settings import Settings
 
 # Seconds a joining driver retries the head's GCS (Ray's default, 20, doubles the wait of
@@ -25,8 +27,8 @@ TOKEN_HINT = (
 
 
 def _env_defaults() -> None:
-    """Settings Ray reads from the environment; workers started here inherit them."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Settings Ray reads from the environment; workers started here inherit them (and
+    those of search.quiet.quiet_libraries, TensorFlow's log level included)."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Tune's newer console output prints its config box and a results banner even at
     # verbose=0; the sweep shows its own progress (also for the Python API).
@@ -131,9 +133,11 @@ def start_ray(settings: Settings) -> bool:
     _env_defaults()
     if ray.is_initialized():
         return False
+    # log_to_driver=False: the workers' output (TensorFlow's C++ lines at each worker's
+    # import, Keras) stays in Ray's session logs, which the sweep's log names
     common = {"log_to_driver": False, "configure_logging": True, "logging_level": "ERROR"}
     if settings.cluster_address is None:
-        ray.init(
+        context = ray.init(
             # "local": always a fresh Ray of our own, never a `ray start` cluster that
             # happens to run on this machine (ray.init would try to join it).
             address="local",
@@ -143,10 +147,14 @@ def start_ray(settings: Settings) -> bool:
             _node_ip_address="127.0.0.1",
             **common,
         )
-        return True
-    check_address(settings.cluster_address)
-    use_cluster_token()
-    _join(settings.cluster_address, common)
+    else:
+        check_address(settings.cluster_address)
+        use_cluster_token()
+        context = _join(settings.cluster_address, common)
+    # a RayContext names the session; a Ray Client's (ray://) has no address_info
+    session = getattr(context, "address_info", {}).get("session_dir")
+    where = f"{session}/logs" if session else "the cluster's session folders (ray://)"
+    note(f"Ray's session logs (each trial's worker, its TensorFlow lines too): {where}")
     return True
 
 
@@ -172,20 +180,21 @@ def use_cluster_token() -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
-def _join(address: str, common: dict[str, object]) -> None:
-    """ray.init on a cluster; Ray's retry warnings (C++, one a second) are kept out of
-    the terminal and a refusal becomes one line saying what to set."""
+def _join(address: str, common: dict[str, object]) -> Any:
+    """ray.init on a cluster (its RayContext); Ray's retry warnings (C++, one a second)
+    are kept out of the terminal and a refusal becomes one line saying what to set."""
     import ray
 
     os.environ.setdefault("RAY_gcs_server_port_wait_time_s", JOIN_RETRIES_S)
     with tempfile.TemporaryFile("w+") as log:
         try:
             with _stderr_to(log):
-                ray.init(address=address, **common)
+                context = ray.init(address=address, **common)
         except (ConnectionError, RuntimeError) as exc:
             raise ConfigError(_join_error(address, exc)) from exc
         log.seek(0)
         sys.stderr.write(log.read())
+    return context
 
 
 @contextlib.contextmanager

@@ -94,10 +94,11 @@ def _ensemble_lines(s: SweepSummary) -> list[str]:
 def format_summary(s: SweepSummary) -> str:
     """The end-of-sweep report printed by the CLI."""
     c = s.trials
+    page = f"#/experiments/{s.experiment_id}/runs?workflowType=machine_learning"
     ui = (
-        f"mlflow ui --backend-store-uri {s.tracking_uri}"
+        f"mlflow ui --backend-store-uri {s.tracking_uri}  -> open http://127.0.0.1:5000/{page}"
         if not s.tracking_uri.startswith("http")
-        else s.tracking_uri
+        else f"{s.tracking_uri.rstrip('/')}/{page}"
     )
     return "\n".join(
         [
@@ -110,6 +111,7 @@ def format_summary(s: SweepSummary) -> str:
             *_ensemble_lines(s),
             f"MLflow: experiment '{s.name}' (id {s.experiment_id}), parent run {s.parent_run_id}",
             f"Model:  {s.model_uri} (TensorFlow SavedModel, registered)",
-            f"Compare runs: {ui}  -> open #/experiments/{s.experiment_id}/runs",
+            # workflowType: MLflow 3's UI opens an experiment in its GenAI view otherwise
+            f"Compare runs: {ui}",
         ]
     )

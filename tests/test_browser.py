@@ -126,3 +126,18 @@ def test_runs_table_shows_the_parents_dataset_source_and_models(ui, page, shots)
     cells = " ".join(page.locator('[role="row"][row-index="0"]').all_inner_texts())
     assert parent.info.run_name in cells and "digits" in cells and "sweep" in cells, cells
     assert "model" in cells or "acc" in cells, cells
+
+
+def test_the_printed_link_opens_the_model_training_view(finished_sweep, ui, page, shots):
+    """The summary's "Compare runs" link opens the sweep's runs in MLflow 3's
+    model-training view (its sidebar: Runs, Models, Model registry), not the GenAI view
+    (Overview, Judges) the UI shows an experiment in by default."""
+    url, exp_id, parent, _ = ui
+    (line,) = [ln for ln in finished_sweep[1].splitlines() if ln.startswith("Compare runs:")]
+    fragment = line[line.index("#/") :]
+    assert fragment.startswith(f"#/experiments/{exp_id}/"), line
+    page.goto(f"{url}/{fragment}")
+    page.get_by_text(parent.info.run_name, exact=True).first.wait_for()
+    page.screenshot(path=str(shots / "7-printed-link-model-training-view.png"), full_page=True)
+    body = page.inner_text("body")
+    assert "Model registry" in body and "Judges" not in body, body[:400]

@@ -20,7 +20,13 @@ class FakeClock:
 
 
 def trial(tid: str, finished: bool = False, **config):
-    return SimpleNamespace(trial_id=tid, config=config, last_result={"trial_finished": finished})
+    return SimpleNamespace(
+        trial_id=tid,
+        config=config,
+        last_result={"trial_finished": finished},
+        error_file=None,  # Tune's error file, where a failed trial's errors go
+        get_error=lambda: None,
+    )
 
 
 def test_eta_uses_the_rate_so_far_and_the_time_budget():
@@ -60,6 +66,37 @@ def test_plain_lines_every_interval_and_when_a_trial_ends():
     assert "\x1b[" not in out.getvalue()  # no terminal control codes in logs
 
 
+def test_a_failed_trial_is_one_line_naming_why(tmp_path):
+    """Said by the driver (the workers' output is not forwarded): the exception a task
+    error ends with, or why Ray lost the trial's actor (a lost node)."""
+    errors = tmp_path / "error.txt"
+    errors.write_text(
+        "Failure # 1 (occurred at 2026-12-07_15-37-09)\n"
+        "\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=7654, ip=192.0.2.2)\n"
+        '  File "/work/trainables/train.py", line 98, in on_epoch_end\n'
+        "    raise DivergedError(\n"
+        "trainables.train.DivergedError: loss diverged at epoch 1: loss=nan\n"
+    )
+    out = io.StringIO()
+    cb = ProgressCallback(2, stream=out, clock=FakeClock())
+    a = trial("a")
+    a.error_file = str(errors)
+    cb.on_trial_recover(0, [], a)
+    with errors.open("a") as f:
+        f.write(
+            "Failure # 2 (occurred at 2026-12-07_15-38-00)\n"
+            "The actor died unexpectedly before finishing this task.\n"
+            "\tclass_name: ImplicitFunc\n"
+            "The actor died because its node has died. Node Id: 1a2b\n"
+        )
+    cb.on_trial_error(0, [], a)
+    said = [ln for ln in out.getvalue().splitlines() if not ln.startswith("[")]
+    assert said == [
+        "  trial-a failed, retrying: DivergedError: loss diverged at epoch 1: loss=nan",
+        "  trial-a failed: The actor died because its node has died. Node Id: 1a2b",
+    ]
+
+
 def test_live_panel_shows_running_trials_best_and_time_left():
     out, clock = io.StringIO(), FakeClock()
     cb = ProgressCallback(3, stream=out, clock=clock, max_epochs=10, budget_s=600, live=True)
@@ -72,7 +109,8 @@ def test_live_panel_shows_running_trials_best_and_time_left():
     cb.on_experiment_end([])
     text = out.getvalue()
     assert "\x1b[" in text  # drawn with terminal control codes, redrawn in place
-    for piece in ("trial-a", "4/10", "0.8765", "lr=0.01", "1 failed", "1 running", "left"):
+    pieces = ("trial-a", "4/10", "0.8765", "lr=0.01", "1 failed", "1 running", "left")
+    for piece in (*pieces, "trial-b failed: trial failed (no error recorded)"):
         assert piece in text, piece
     assert "best" in text and cb._live is None  # closed at the end
 
