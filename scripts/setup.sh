@@ -1,24 +1,46 @@
 #!/usr/bin/env bash
 # Set up a fresh machine: Debian's Fashion-MNIST and Chromium (the MLflow UI browser
-# test) packages, and a venv with this project.
+# test) packages, and a venv with this project. As root with apt-get it also installs
+# make and python3-venv when they are missing; otherwise it stops, naming them.
 # Idempotent; `make sweep` and `make test` run it when pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PYTHON=${PYTHON:-python3}
+# What this script cannot do without: `make` (every target runs through it) and, to
+# create .venv, Python's venv module with ensurepip (Debian ships them in python3-venv).
+required_missing() {
+  local need=()
+  command -v make >/dev/null 2>&1 || need+=(make)
+  if [ ! -x .venv/bin/python ] \
+    && ! { "$PYTHON" -m venv --help && "$PYTHON" -c "import ensurepip"; } >/dev/null 2>&1; then
+    need+=(python3-venv)
+  fi
+  echo "${need[*]}"
+}
+
 missing=()
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
-if [ ${#missing[@]} -gt 0 ]; then
+read -r -a required <<<"$(required_missing)"
+packages=("${required[@]}" "${missing[@]}")
+if [ ${#packages[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing Debian packages ${missing[*]}"
+    echo "setup: installing Debian packages ${packages[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${packages[@]}" >/dev/null
+  elif [ ${#missing[@]} -gt 0 ]; then
     echo "setup: warning: missing Debian packages; run: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
+read -r -a required <<<"$(required_missing)"
+if [ ${#required[@]} -gt 0 ]; then
+  echo "setup: error: needs make and Python's venv module with ensurepip (missing:" \
+    "${required[*]}); on Debian: sudo apt-get install ${required[*]}" >&2
+  exit 1
+fi
 
-PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $("$PYTHON" --version)"
   "$PYTHON" -m venv .venv

@@ -1,8 +1,8 @@
 """Transfer vs from scratch: after a transfer sweep that searched both (``from_scratch``),
 each arm's best trial, its best checkpoint scored on the test set, and (with
 ``recheck.top_k``) its config trained again on the re-check's fresh seeds. A single
-comparison can be luck of the seed (the text admits its 99.25% vs 97.2% "tortured the
-data"), so the verdict rests on the re-checked means.
+comparison can be luck of the random seed (the text admits its 99.25% vs 97.2% "tortured
+the data"), so the verdict rests on the re-checked means.
 
 The parent run gets ``arm_<arm>_best_<objective>``, ``arm_<arm>_test_<metric>``, with
 re-checks ``arm_<arm>_recheck_mean_<objective>`` / ``_std_``, and ``transfer/arms.csv``.

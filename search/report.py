@@ -5,13 +5,14 @@ Files (all logged to the parent run under ``report/``):
 - ``leaderboard.csv``           every trial ranked by its best objective, with its params;
 - ``learning_curves.png``       the objective and val_loss vs epoch of the top trials;
 - ``optimization_history.png``  each trial's best objective in start order + best so far;
-- ``param_importances.png/.html``   fANOVA importances (Optuna's evaluator);
-- ``parallel_coordinates.png/.html`` params vs the objective.
+- ``param_importances.png``      fANOVA importances (Optuna's evaluator);
+- ``parallel_coordinates.png``   params vs the objective;
+- ``report.html``               both of them as Plotly's interactive figures, in one page
+  that works offline (Plotly's JavaScript is embedded once, not fetched from a CDN).
 
 Importances and parallel coordinates come from Optuna's visualization module, fed with
 the sweep's stored Optuna study (``study.storage``), so each param has the distribution
-the search space declared (log scales, steps, conditional params); the HTML versions are
-Plotly's interactive figures.
+the search space declared (log scales, steps, conditional params).
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ REPORT_FILES = (
     "learning_curves.png",
     "optimization_history.png",
     "param_importances.png",
-    "param_importances.html",
     "parallel_coordinates.png",
-    "parallel_coordinates.html",
+    "report.html",
 )
+# The interactive page's figures: (file stem, heading).
+INTERACTIVE = {
+    "param_importances": "Hyperparameter importances (fANOVA)",
+    "parallel_coordinates": "Parallel coordinates: searched params vs the objective",
+}
 
 
 def write_leaderboard(rows: list[dict[str, Any]], path: Path) -> None:
@@ -131,15 +136,39 @@ def stored_study(sweep: SweepRecord) -> tuple[Any, str | None]:
     return study, None
 
 
+def write_interactive(figures: dict[str, Any], path: Path, title: str) -> None:
+    """One HTML page holding the Plotly ``figures`` ({stem: figure}, headed as in
+    ``INTERACTIVE``), self-contained: Plotly's JavaScript is embedded once, in the head,
+    so the page opens offline (in MLflow's artifact viewer too) and fetches nothing."""
+    from html import escape
+
+    from plotly.offline import get_plotlyjs
+
+    sections = "".join(
+        f"<h2>{escape(INTERACTIVE.get(stem, stem))}</h2>\n"
+        + fig.to_html(full_html=False, include_plotlyjs=False, default_height="560px")
+        + "\n"
+        for stem, fig in figures.items()
+    )
+    path.write_text(
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>\n'
+        '</head>\n<body style="font-family: sans-serif">\n'
+        f"<h1>{escape(title)}</h1>\n{sections}</body>\n</html>\n",
+        encoding="utf-8",
+    )
+
+
 def _optuna_figures(study: Any, folder: Path, metric: str) -> list[str]:
     """Importances and parallel coordinates of the stored study on its first objective
-    (``metric``), PNG + HTML; returns what could not be drawn (too few trials, a missing
-    optional library) so the report says so."""
+    (``metric``): a PNG each, and both in ``report.html``; returns what could not be
+    drawn (too few trials, a missing optional library) so the report says so."""
     import matplotlib.pyplot as plt
     import optuna.visualization as vis
     import optuna.visualization.matplotlib as vis_mpl
 
-    missing = []
+    missing, drawn = [], {}
     figures = {
         "param_importances": (vis.plot_param_importances, vis_mpl.plot_param_importances),
         "parallel_coordinates": (vis.plot_parallel_coordinate, vis_mpl.plot_parallel_coordinate),
@@ -154,11 +183,12 @@ def _optuna_figures(study: Any, folder: Path, metric: str) -> list[str]:
                 fig.tight_layout()
                 fig.savefig(folder / f"{name}.png", dpi=110)
                 plt.close(fig)
-                interactive(study, target=_first_value, target_name=metric).write_html(
-                    folder / f"{name}.html", include_plotlyjs="cdn"
-                )
+                drawn[name] = interactive(study, target=_first_value, target_name=metric)
         except (ValueError, RuntimeError, ImportError, ZeroDivisionError) as exc:
             missing.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    if drawn:
+        title = f"Sweep {study.study_name}: {metric}"
+        write_interactive(drawn, folder / "report.html", title)
     return missing
 
 
@@ -184,8 +214,8 @@ def build_report(sweep: SweepRecord, folder: Path, top_k: int = TOP_K) -> list[s
         notes = _optuna_figures(study, folder, sweep.objective[0])
     (folder / "README.txt").write_text(
         "Sweep report: leaderboard.csv, learning_curves.png, optimization_history.png, "
-        "param_importances.png/.html, parallel_coordinates.png/.html\n"
-        + "".join(f"not drawn: {n}\n" for n in notes)
+        "param_importances.png, parallel_coordinates.png, report.html (both interactive, "
+        "offline)\n" + "".join(f"not drawn: {n}\n" for n in notes)
     )
     return notes
 

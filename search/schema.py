@@ -244,7 +244,7 @@ class Tracking(Section):
     uri: Annotated[str, Field(min_length=1)] = "sqlite:///mlflow.db"
     """sqlite:///FILE.db, http://HOST:PORT (an `mlflow server`) or a folder."""
     registered_model: str | None = None
-    """Registered-model name for each sweep's best model; null = the sweep's `name`
+    """Registered-model name for each sweep's model; null = the sweep's `name`
     (docs/results.md, "Model registry")."""
     system_metrics: bool = True
     """CPU, memory, disk, network (and GPU) of every node, every 5 s, on the parent run."""
@@ -520,7 +520,8 @@ class SweepConfig(Section):
     pareto: Pareto = Pareto()
     trials: PositiveInt = 1000
     """Trials to run, at most: with the default time_budget_s the budget ends the sweep
-    first (about 45 trials of `mlp` on Fashion-MNIST on 2 cores)."""
+    first, after as many trials as fit, most of them pruned early by the scheduler (how
+    many varies from run to run with the models the searcher draws)."""
     max_epochs: PositiveInt = 10
     """Epoch cap per trial (the scheduler's max_t)."""
     max_concurrent: PositiveInt | None = None
@@ -532,7 +533,8 @@ class SweepConfig(Section):
     time_budget_s: Positive | None = 600
     """Wall-clock budget in seconds, from the command's start (Ray start-up included;
     with -m, from each job's start): trials still running then are stopped, then the
-    best model is evaluated and logged (re-checks and refits inside it). null = none:
+    sweep's model (by default an ensemble, see ensemble.*) is chosen, evaluated and
+    logged (re-checks and refits inside it). null = none:
     `trials` alone ends the sweep. 10 minutes measured better than a fixed 16 trials on
     Fashion-MNIST (bench/README.md, "The default sweep")."""
     resume: bool = False

@@ -346,9 +346,9 @@ def _may_be(params: list[Param], name: str, value: Any) -> tuple[bool, bool]:
 
 
 def _check_selu(key: str, params: list[Param]) -> None:
-    """Table 11-4 when activation may be selu: forced params come after `activation`
-    (so they can be fixed for selu trials), and are refused if they contradict it in a
-    space where every trial is selu."""
+    """The self-normalizing rules when activation may be selu: forced params come after
+    `activation` (so they can be fixed for selu trials), and are refused if they
+    contradict it in a space where every trial is selu."""
     may, always = _may_be(params, "activation", "selu")
     if not may:
         return
@@ -359,7 +359,7 @@ def _check_selu(key: str, params: list[Param]) -> None:
         if "activation" in names and names.index(p.name) < names.index("activation"):
             raise ConfigError(
                 f"{key}.params.{p.name}: declare it after activation (activation may be "
-                "selu, which fixes it: HOML 2e ch. 11, Table 11-4)"
+                "selu, which fixes it: HOML 2e ch. 11, Summary and Practical Guidelines)"
             )
         why = [selu_violation(p.name, v) for v in possible_values(p.distribution)]
         if always and any(why):

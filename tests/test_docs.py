@@ -128,3 +128,43 @@ def test_texts_are_cited_by_title_not_file_number():
     assert not found, "cite the texts by book and chapter (docs/reference.md, Sources):\n" + (
         "\n".join(found)
     )
+
+
+def test_every_code_block_is_run_or_says_why():
+    """Each docs-test marker is one the runner knows and is used by the block after it;
+    a skipped block gives its reason, a server its port, a file its path."""
+    from tests.docs_blocks import steps
+
+    for page in PAGES:
+        marked = [s for s in steps(page) if s.kind in ("skip", "output", "file", "serves")]
+        assert len(marked) == page.read_text().count("<!-- docs-test:"), page.name
+        for step in marked:
+            if step.kind == "serves":
+                assert step.argument.isdigit(), step.where
+            elif step.kind in ("skip", "file"):
+                assert step.argument, f"{step.where}: {step.kind} needs its reason or path"
+
+
+def test_an_output_is_checked_for_its_shape_not_its_numbers():
+    from tests.docs_blocks import unmatched
+
+    doc = [
+        "Sweep 'cancer': binary on cancer (table of 30 numeric + 1 categorical columns), "
+        "MLflow run 8941ac93bb554e65922851f57cd9d8be at sqlite:////home/me/work/mlflow.db",
+        "[0:45, ~0:00 left] trials 8/8 ended (3 completed, 5 pruned, 0 failed), 0 running | "
+        "best val_auc 0.9987 trial-7e564d53: n_hidden=4 activation=swish",
+        "Model:  models:/cancer/1 (TensorFlow SavedModel, registered)",
+    ]
+    printed = [
+        "Sweep 'cancer': binary on cancer (table of 30 numeric + 1 categorical columns), "
+        "MLflow run 0123456789abcdef0123456789abcdef at sqlite:////home/me/work/mlflow.db",
+        "  task=auto: binary",
+        "[0:51, ~0:00 left] trials 8/8 ended (4 completed, 4 pruned, 0 failed), 0 running | "
+        "best val_auc 0.9961 trial-0a1b2c3d: n_hidden=2 n_neurons_0=40 activation=elu",
+        "Model:  models:/cancer/2 (TensorFlow SavedModel, registered)",
+    ]
+    assert unmatched(doc, printed) is None
+    assert unmatched(doc, [printed[0], printed[3], printed[2]]) == doc[2]  # order counts
+    renamed = [line.replace("cancer", "digits") for line in printed]
+    assert unmatched(doc, renamed) == doc[0]
+    assert unmatched(doc, [*printed[:3], "Model:  runs:/x/model"]) == doc[2]

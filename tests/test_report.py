@@ -95,6 +95,25 @@ def test_build_report_writes_every_file(sweep, tmp_path):
     assert len(rows) == 10 and rows[0]["trial"] == "trial-9"
 
 
+def test_the_interactive_report_is_one_self_contained_page(sweep, tmp_path):
+    """report.html opens offline: Plotly's JavaScript is embedded once (not a CDN
+    script), and it holds both interactive figures."""
+    import re
+
+    from plotly.offline import get_plotlyjs
+
+    assert build_report(sweep, tmp_path) == []
+    assert not list(tmp_path.glob("*.html"))[1:], "one HTML page, not one per figure"
+    page = (tmp_path / "report.html").read_text()
+    js = get_plotlyjs()
+    assert page.count(js) == 1, "Plotly's code, embedded once"
+    ours = page.replace(js, "")  # the page around Plotly's own code
+    assert not re.search(r"<(script|link)[^>]*\b(src|href)=", ours), "nothing is fetched"
+    assert "cdn" not in ours.lower()
+    assert page.count('class="plotly-graph-div"') == 2
+    assert len(js) < len(page) < len(js) + 1_000_000
+
+
 def test_report_of_a_single_trial_says_what_it_could_not_draw(tmp_path):
     import optuna
 

@@ -181,7 +181,8 @@ def test_parent_holds_the_report(client, runs, tmp_path):
     local = Path(client.download_artifacts(parent.info.run_id, "report", str(tmp_path)))
     for png in local.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert "plotly" in (local / "parallel_coordinates.html").read_text().lower()
+    page = (local / "report.html").read_text()
+    assert "plotly" in page.lower() and '<script src="http' not in page
     rows = list(csv.DictReader((local / "leaderboard.csv").open()))
     assert len(rows) == TRIALS
     assert {r["run_id"] for r in rows} == {c.info.run_id for c in children}

@@ -1,4 +1,4 @@
-"""Custom Keras pieces the seed chapters need and Keras lacks."""
+"""Custom Keras pieces the texts' chapters need and Keras lacks."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from trainables.private_apis import variable_index
 
 @keras.saving.register_keras_serializable(package="dnn_sweep")
 class RReLU(keras.layers.Layer):
-    """Randomized leaky ReLU (Xu et al. 2015, seed 000): in training each activation's
-    negative slope is drawn from U(lower, upper); at inference it is the mean slope."""
+    """Randomized leaky ReLU (Xu et al. 2015; HOML 1e ch. 11, Nonsaturating Activation
+    Functions): in training each activation's negative slope is drawn from U(lower,
+    upper); at inference it is the mean slope."""
 
     def __init__(
         self, lower: float = 1 / 8, upper: float = 1 / 3, seed: int | None = None, **kwargs: Any

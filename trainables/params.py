@@ -3,7 +3,7 @@
 This is the allow-list and the single source of the docs table: a search space may only
 name these params (plus ``<name>_<i>`` for per-layer ones), with values these rules
 accept; a param that would be ignored in some trial (``momentum`` with ``adam``) is
-refused before any trial starts. ``resolve`` fills in defaults (the seed text's values
+refused before any trial starts. ``resolve`` fills in defaults (the texts' values
 where they differ from Keras') and applies the self-normalizing rules, so the builder
 only ever sees complete, consistent params.
 """
@@ -50,7 +50,7 @@ def selu_violation(name: str, value: Any) -> str | None:
         return None
     return (
         f"{name}={value!r} breaks self-normalization: activation=selu needs "
-        f"{name}={forced!r} (HOML 2e ch. 11, Table 11-4)"
+        f"{name}={forced!r} (HOML 2e ch. 11, Summary and Practical Guidelines)"
     )
 
 
@@ -71,7 +71,8 @@ def check_one_clipping(active: list[str]) -> None:
         )
 
 
-# HOML 2e ch. 11, Table 11-4: what a self-normalizing (SELU) net needs. Choosing selu forces these.
+# HOML 2e ch. 11, Summary and Practical Guidelines (the self-normalizing net's
+# configuration): what a SELU net needs. Choosing selu forces these.
 SELU_RULES: dict[str, Any] = {
     "initializer": "lecun_normal",
     "batch_norm": "none",
@@ -248,7 +249,8 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "hidden-layer kernel initializer",
         "glorot_uniform",
-        "HOML 2e ch. 11, Table 11-1; HOML 1e ch. 11, Xavier and He Initialization",
+        "HOML 2e ch. 11, Glorot and He Initialization; "
+        "HOML 1e ch. 11, Xavier and He Initialization",
         choices=tuple(INITIALIZERS),
     ),
     "init_scale": _rule(
@@ -296,7 +298,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "elu alpha",
         1.0,
-        "HOML 1e ch. 11, Equation 11-2 (ELU; alpha 1)",
+        "HOML 1e ch. 11, Nonsaturating Activation Functions (ELU; alpha 1)",
         above=0.0,
         applies=_when("activation", "elu"),
     ),
@@ -345,7 +347,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "BN epsilon (Keras: 1e-3)",
         1e-5,
-        "SEEDS-DIGEST section 6",
+        "HOML 1e and 2e ch. 11, Batch Normalization (epsilon typically 1e-5)",
         above=0.0,
         applies=(("batch_norm", BN_ON), ("input_bn", (True,))),
     ),
@@ -396,7 +398,7 @@ PARAMS: dict[str, ParamRule] = {
     ),
     "patience": _rule(
         "int",
-        "early stopping: epochs without val_loss improvement (0 = off)",
+        "early stopping: epochs without improvement of the objective (0 = off)",
         0,
         "HOML 1e ch. 11, Early Stopping; 18AI81 course text, EarlyStopping",
         minimum=0,
@@ -435,7 +437,8 @@ PARAMS: dict[str, ParamRule] = {
         "choice",
         "optimizer (momentum = SGD+0.9 momentum, nesterov = SGD+0.9 Nesterov)",
         "adam",
-        "HOML 2e ch. 11, Table 11-2; HOML 1e ch. 11, Faster Optimizers",
+        "HOML 2e ch. 11, Faster Optimizers (the optimizer comparison); "
+        "HOML 1e ch. 11, Faster Optimizers",
         choices=tuple(OPTIMIZERS),
     ),
     "learning_rate": _rule(
@@ -452,7 +455,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "momentum (sgd 0, momentum/nesterov 0.9, rmsprop 0)",
         None,
-        "HOML 1e ch. 11, Equation 11-4 (beta = 0.9)",
+        "HOML 1e ch. 11, Momentum Optimization (beta = 0.9)",
         minimum=0.0,
         below=1.0,
         applies=_when("optimizer", *MOMENTUM_OPTIMIZERS),
@@ -461,14 +464,14 @@ PARAMS: dict[str, ParamRule] = {
         "bool",
         "Nesterov momentum for sgd",
         False,
-        "HOML 1e ch. 11, Equation 11-5",
+        "HOML 1e ch. 11, Nesterov Accelerated Gradient",
         applies=_when("optimizer", "sgd"),
     ),
     "rho": _rule(
         "float",
         "rmsprop decay",
         0.9,
-        "HOML 1e ch. 11, Equation 11-7 (decay 0.9)",
+        "HOML 1e ch. 11, RMSProp (decay 0.9)",
         above=0.0,
         below=1.0,
         applies=_when("optimizer", "rmsprop"),
@@ -477,7 +480,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "Adam-family first-moment decay",
         0.9,
-        "HOML 1e ch. 11, Equation 11-8",
+        "HOML 1e ch. 11, Adam Optimization",
         above=0.0,
         below=1.0,
         applies=_when("optimizer", *ADAM_FAMILY),
@@ -486,7 +489,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "Adam-family second-moment decay",
         0.999,
-        "HOML 1e ch. 11, Equation 11-8",
+        "HOML 1e ch. 11, Adam Optimization",
         above=0.0,
         below=1.0,
         applies=_when("optimizer", *ADAM_FAMILY),
@@ -495,7 +498,7 @@ PARAMS: dict[str, ParamRule] = {
         "float",
         "numerical epsilon (Adam family 1e-8, adagrad/rmsprop 1e-10; Keras: 1e-7)",
         None,
-        "HOML 1e ch. 11, Equations 11-6 to 11-8",
+        "HOML 1e ch. 11, AdaGrad, RMSProp and Adam Optimization",
         above=0.0,
         applies=_when("optimizer", *EPSILON_OPTIMIZERS),
     ),
@@ -644,7 +647,7 @@ PARAMS: dict[str, ParamRule] = {
 }
 
 
-# The option groups of the docs table, in the order of the seed chapters.
+# The option groups of the docs table, in the order of the texts' chapters.
 GROUPS: dict[str, tuple[str, ...]] = {
     "architecture": ("n_hidden", "n_neurons", "layer_shape", "first_layer_factor", "input_norm"),
     "tables and tasks": (
@@ -752,9 +755,9 @@ def resolve(params: Mapping[str, Any]) -> Resolved:
     """Complete ``params`` with defaults and check they are consistent (a ``Resolved``
     is returned unchanged).
 
-    Selu applies Table 11-4 (lecun_normal, no BN, standardized inputs, alpha dropout,
-    no l1/l2/max-norm): unset params take those values, explicitly different ones are
-    refused. Raises ValueError naming the param.
+    Selu applies the self-normalizing configuration (lecun_normal, no BN, standardized
+    inputs, alpha dropout, no l1/l2/max-norm): unset params take those values, explicitly
+    different ones are refused. Raises ValueError naming the param.
     """
     if isinstance(params, Resolved):
         return params

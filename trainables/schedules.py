@@ -1,9 +1,9 @@
-"""Learning-rate schedules of the seed chapters, keyed on optimizer steps.
+"""Learning-rate schedules of the texts' chapters, keyed on optimizer steps.
 
 Schedules are Keras ``LearningRateSchedule`` objects evaluated on ``optimizer.iterations``,
 so they resume correctly from a checkpoint (the step lives in the optimizer, not in an
-epoch counter that restarts at 0 on every ``fit``; seed 001's warning). Epoch-valued
-params are converted with the number of steps per epoch.
+epoch counter that restarts at 0 on every ``fit``, as HOML 2e ch. 11, Learning Rate
+Scheduling warns). Epoch-valued params are converted with the number of steps per epoch.
 """
 
 from __future__ import annotations
