@@ -27,3 +27,14 @@ class TrackingError(UserError, RuntimeError):
 class NoResultError(RuntimeError):
     """The sweep ran but no trial finished an epoch (all failed, or the time budget ended
     first). The message says which, and where to look (exit 1)."""
+
+
+def reason(exc: BaseException, limit: int = 200) -> str:
+    """The "why" a one-line message quotes from a library's exception: its first line,
+    control characters (a binary file's bytes in a parser's message) replaced, at most
+    ``limit`` characters; the exception's type when it has no text."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = "".join(c if c.isprintable() else "?" for c in (lines[0] if lines else ""))
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text or type(exc).__name__

@@ -69,5 +69,10 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     || { [ -n "$local_cpu_wheel" ] && pip_install "$local_cpu_wheel"; } \
     || echo "setup: note: no PyTorch CPU wheel reachable; searcher=gp will not run here"
 fi
-.venv/bin/python -c "import search.cli, trainables.model, tracking" # fails loudly if the install did
+# fails loudly if the install did (TensorFlow's own start-up lines are not news here)
+check_log=$(mktemp)
+if ! .venv/bin/python -c "import search.cli, trainables.model, tracking" 2>"$check_log"; then
+  cat "$check_log" >&2; rm -f "$check_log"; exit 1
+fi
+rm -f "$check_log"
 echo "setup: done"

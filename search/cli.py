@@ -9,8 +9,6 @@ never a traceback; a sweep that ran but kept nothing exits 1.
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from dnn_sweep.errors import ConfigError, NoResultError, TrackingError, UserError
+from dnn_sweep.errors import ConfigError, NoResultError, TrackingError, UserError, reason
 from search.config import check_command_line, conf_dir, hydra_user_searchpath, to_plain
 
 USER_ERRORS = (UserError,)
@@ -31,29 +29,14 @@ _FAILED: list[str] = []
 _STARTED: list[float] = []
 
 
-def _quiet_libraries() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # MLflow prints two "View run ... at URL" lines per run it closes (URL = the tracking
-    # URI, credentials included); the sweep prints its own summary with the UI link.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    for name in ("alembic", "mlflow", "ray", "ray.tune", "optuna"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # Keras warns when the final phase predicts with several models ("retracing")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    # Ray Data logs each streaming read it runs (and that its progress bars are off)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    # warns for every trial stopped before its first epoch (no result file): the sweep
-    # reports those trials itself (MLflow, and the one-line error when none has a result)
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-
-
 def _guarded(run: Callable[[], None], prog: str = "sweep", job: str | None = None) -> None:
     """Run ``run``; bad input exits 2 (nothing ran), a sweep that kept nothing exits 1,
     each with one line. In a multirun (``job`` names its overrides) the failure is
     recorded instead, and the other jobs go on."""
+    from search.quiet import quiet_libraries
     from tracking.secrets import install_log_filter
 
-    _quiet_libraries()
+    quiet_libraries()  # sweep-report's too; a sweep's own output: search/quiet.py
     install_log_filter()
     try:
         run()
@@ -156,6 +139,8 @@ def report_main(argv: list[str] | None = None) -> None:
 
         if args.top < 1:
             raise ConfigError(f"--top={args.top}: must be >= 1")
+        if args.csv and not args.csv.parent.is_dir():  # before reading the sweep
+            raise ConfigError(f"--csv={args.csv}: no such folder {args.csv.parent}")
         uri = _absolute_sqlite(args.tracking_uri)
         if sqlite_missing(uri):
             raise TrackingError(
@@ -166,7 +151,10 @@ def report_main(argv: list[str] | None = None) -> None:
         sweep = load_sweep(uri, args.name)
         print(format_leaderboard(sweep, args.name, args.top))
         if args.csv:
-            write_leaderboard(leaderboard(sweep.trials), args.csv)
+            try:
+                write_leaderboard(leaderboard(sweep.trials), args.csv)
+            except OSError as exc:  # a folder by that name, no permission, a full disk
+                raise ConfigError(f"--csv={args.csv}: cannot write it ({reason(exc)})") from exc
             print(f"all {len(sweep.trials)} trials written to {args.csv}")
 
     _guarded(run, prog="sweep-report")

@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dnn_sweep.errors import ConfigError
+from dnn_sweep.errors import ConfigError, reason
 from search.schema import register
 
 # Hydra composes from the schema's defaults: registered once, before any composition
@@ -59,6 +59,9 @@ def _searchpath(overrides: list[str], config_dir: str | None) -> tuple[list[str]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{line}: hydra.searchpath must be a list, e.g. [file://DIR]")
         paths += [_absolute(v) for v in value]
+        for v in value:  # Hydra would only warn, then report the options as unknown
+            if not v.startswith("pkg://") and not Path(_absolute(v)[len("file://") :]).is_dir():
+                raise ConfigError(f"hydra.searchpath: no such folder {v}")
     return rest, paths
 
 
@@ -124,6 +127,27 @@ def _missing_option(exc: Exception, searchpath: list[str]) -> str | None:
     return f"{group}={option}: unknown option; allowed are {allowed}{where}"
 
 
+def _not_a_name(overrides: list[str], searchpath: list[str]) -> str | None:
+    """ "search_space=false: not an option's name ..." for a config group given a value
+    Hydra reads as a boolean, number or null (it raises a bare ValueError); inside
+    Hydra's context."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = set(GlobalHydra.instance().config_loader().list_groups(""))
+    for override in OverridesParser.create().parse_overrides(overrides):
+        value = override.value()
+        group = override.key_or_group
+        if group in groups and not isinstance(value, str | list):
+            allowed = ", ".join(_options(group, searchpath)) or "none"
+            leave = f" (or ~{group} to leave it out)" if value is None else ""
+            return (
+                f"{override.input_line}: not an option's name (read as "
+                f"{type(value).__name__}); allowed are {allowed}{leave}"
+            )
+    return None
+
+
 def _close_keys(key: str, overrides: list[str], searchpath: list[str]) -> str:
     """ "; did you mean trials?" from the keys the config has without the bad override."""
     parent, _, leaf = key.rpartition(".")
@@ -139,12 +163,64 @@ def _close_keys(key: str, overrides: list[str], searchpath: list[str]) -> str:
     return f"; did you mean {where}{close[0]}?" if close else " (see `sweep --cfg job`)"
 
 
+def _shown(path: str) -> str:
+    """A config file's path as the user wrote it: relative to here when it is below."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _config_folders(searchpath: list[str]) -> list[Path]:
+    """The packaged conf/ and the user's ``file://`` folders of ``hydra.searchpath``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    folders = [Path(conf_dir())]
+    for line in searchpath:
+        entries = OverridesParser.create().parse_override(line).value()
+        folders += [Path(e.removeprefix("file://")) for e in entries if e.startswith("file://")]
+    return folders
+
+
+def _undecodable(searchpath: list[str]) -> str:
+    """The first config file that is not UTF-8 (Python's decode error names none)."""
+    for folder in _config_folders(searchpath):
+        for file in sorted(folder.rglob("*.yaml")):
+            try:
+                file.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"{_shown(str(file))}: not UTF-8 text ({reason(exc)})"
+    return "a config file is not UTF-8 text"
+
+
+def yaml_error(exc: Exception, searchpath: list[str]) -> str | None:
+    """ "FILE:LINE:COLUMN: the parser's message" for a config file that is not valid
+    YAML (Hydra lets PyYAML's error through, ~90 lines of traceback); None otherwise."""
+    import yaml
+
+    if isinstance(exc, UnicodeDecodeError):
+        return _undecodable(searchpath)
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark, context = exc.problem_mark, exc.context_mark
+        where = f"{_shown(mark.name)}:{mark.line + 1}:{mark.column + 1}"
+        if exc.context and context:  # "while parsing a flow sequence" and where it began
+            where += f": {exc.problem} ({exc.context} at {context.line + 1}:{context.column + 1})"
+            return where
+        return f"{where}: {exc.problem}"
+    if isinstance(exc, yaml.YAMLError):
+        name = getattr(exc, "name", None)
+        return f"{_shown(name) + ': ' if name else ''}not valid YAML ({reason(exc)})"
+    return None
+
+
 def compose(overrides: list[str], searchpath: list[str] | None = None) -> DictConfig:
     """The config ``sweep`` would run with these overrides.
 
     Raises:
-        ConfigError: one line naming the unknown option or key.
+        ConfigError: one line naming the unknown option or key, or the config file
+            (line and column) that is not valid YAML.
     """
+    import yaml
     from hydra import compose as hydra_compose
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -153,8 +229,12 @@ def compose(overrides: list[str], searchpath: list[str] | None = None) -> DictCo
     with _hydra():
         try:
             return hydra_compose("config", overrides=[*overrides, *searchpath])
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            error, missing = exc, yaml_error(exc, searchpath)
         except (HydraException, OmegaConfBaseException) as exc:
             error, missing = exc, _missing_option(exc, searchpath)
+        except ValueError as exc:  # Hydra's own, for an override it cannot apply
+            error, missing = exc, _not_a_name(overrides, searchpath)
     if missing:
         raise ConfigError(missing)
     text = str(error)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnn_sweep.errors import reason
 from search.pbt import flat
 from search.tune_trial import MODEL_FILE
 from trainables.task import Objective
@@ -59,6 +60,8 @@ class FinalModel:
     members: tuple[tuple[Ranked, float], ...]
     val_score: float  # the objective of the chosen models on the validation split
     refit: bool = False  # retrained on training + validation data (search/recheck.py)
+    # candidates left out because their checkpoint does not load: "trial-X: why" each
+    dropped: tuple[str, ...] = ()
 
 
 def load_checkpoint_model(checkpoint: Any) -> Any:
@@ -111,17 +114,17 @@ def final_model(pool: list[Ranked], data: Any, objective: Objective, size: int) 
     from trainables.ensemble import average_model, greedy_selection
     from trainables.evaluate import ranking
 
-    models, kept = [model], [chosen]
+    models, kept, dropped = [model], [chosen], []
     for candidate in pool[1:]:
         try:
             models.append(load_checkpoint_model(candidate.checkpoint))
             kept.append(candidate)
-        except (OSError, ValueError):  # a checkpoint gone from storage: not a candidate
-            continue
+        except Exception as exc:  # noqa: BLE001 - gone from storage, or will not load
+            dropped.append(f"{candidate.label}: {type(exc).__name__}: {reason(exc)}")
     predictions = [data.predict(m, "val") for m in models]
     outputs = [out for out, _ in predictions]
     picked = greedy_selection(outputs, ranking(data.task, objective, predictions[0][1]), size)
     members = tuple((kept[i], w) for i, w in zip(picked.members, picked.weights, strict=True))
     averaged = average_model([models[i] for i in picked.members], picked.weights)
     sign = 1.0 if objective.mode == "max" else -1.0
-    return FinalModel(averaged, model, members, sign * picked.score[0])
+    return FinalModel(averaged, model, members, sign * picked.score[0], dropped=tuple(dropped))

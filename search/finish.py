@@ -110,6 +110,8 @@ def _choose_score_register(
     final = final_model(
         pool[: settings.ensemble_candidates], plan.data, objective, settings.ensemble_size
     )
+    for line in final.dropped:
+        say(f"  ensemble: left out {line} (its checkpoint did not load)")
     if settings.refit:
         final = _refit(plan, recorder, final, checked, say)
     test, alone = _scores(plan, final)

@@ -38,6 +38,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -50,6 +51,14 @@ from typing import IO, ParamSpec, TypeVar
 P = ParamSpec("P")
 R = TypeVar("R")
 LOG_NAME = "sweep.log"
+# What TensorFlow's C++ start-up prints on any machine (absl's preamble, CUDA probes,
+# CPU-instruction notes): not given back to a refused sweep's terminal, whose one line
+# is the news (the rest of what waited, a Python warning say, is).
+STARTUP_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog"
+    r"|[IWEF]\d{4} [\d:.]+\s+\d+ \S+\.(cc|h):\d+\]"
+    r"|(To enable the following instructions|This TensorFlow binary is optimized)"
+)
 # Ray's own format (ray_constants.LOGGER_FORMAT; ray.init sets it on the handlers anyway)
 RAY_FORMAT = "%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s"
 # Library loggers' levels for the whole process (the CLI's and the Python API's sweeps)
@@ -196,7 +205,11 @@ def _give_back(redirect: _Redirect) -> None:
     os.close(redirect.terminal)
     if redirect.path is None:
         redirect.target.seek(0)
-        waited = redirect.target.read()
+        waited = b"".join(
+            line
+            for line in redirect.target
+            if not STARTUP_NOISE.match(line.decode("utf-8", "replace"))
+        )
         if waited:
             os.write(2, waited)
     _close(redirect)

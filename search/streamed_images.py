@@ -11,7 +11,7 @@ resizes with TensorFlow, when ``image_size`` is not the files' own size.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -166,6 +166,24 @@ class _Folder:
     sizes: tuple[Any, Any]  # test_size, validation_size
     paths: list[str]
     labels: np.ndarray
+    checked: int = 0  # image files opened and checked in the driver
+
+
+def _check_folders(opts: dict[str, Any]) -> int:
+    """Every image file of the local folders (``path``, ``test_path``,
+    ``validation_path``) opened and checked here, before Ray: a bad one would fail
+    Ray Data's read inside a trial. How many were checked (a URI's are not)."""
+    from search.streaming import absolute_path
+    from trainables.files import check_images, local
+
+    checked = 0
+    for key in (k for k in ("path", "test_path", "validation_path") if opts.get(k)):
+        given = str(opts[key])
+        root = absolute_path(given)
+        if local(root):
+            paths, _ = list_images(root, f"dataset.{key}")
+            checked += check_images((Path(root) / p for p in paths), f"dataset.{key}", given)
+    return checked
 
 
 def _folder(options: dict[str, Any], seed: int) -> _Folder:
@@ -191,6 +209,7 @@ def _folder(options: dict[str, Any], seed: int) -> _Folder:
         (opts.get("test_size", 0.2), opts.get("validation_size", 0.2)),
         [p for p, k in zip(paths, keep, strict=True) if k],
         labels[keep],
+        _check_folders(opts),
     )
 
 
@@ -209,7 +228,8 @@ def _split(folder: _Folder) -> tuple[Cutoffs, np.ndarray, dict[str, int]]:
     which = assign(keys, folder.labels, cuts)
     counts = {name: int((which == code).sum()) for name, code in SPLITS.items()}
     for part, other in folder.files.items():
-        counts[part] = len(list_images(other, f"dataset.{part}_path")[0])
+        key = "dataset.test_path" if part == "test" else "dataset.validation_path"
+        counts[part] = len(list_images(other, key)[0])
     return cuts, which, counts
 
 
@@ -231,8 +251,10 @@ def open_images(options: dict[str, Any], seed: int, task: str) -> Streamed:
     rules = ImageRules(folder.root, order, kind, channels, cuts, folder.seed, folder.classes)
     reader = ImageReader(folder.root, folder.size, folder.mode, rules, folder.files)
     inputs = InputSpec("image", (*folder.size, channels), 255.0, True, mean, std)
+    checked = f"{folder.checked} image files checked (each opens whole, before any trial)"
     notes = (
         f"streaming through Ray Data (read_images, {len(folder.paths)} files, read per epoch)",
+        *([checked] if folder.checked else []),
         f"task={task}: {kind} ({why})",
     )
     name = PurePosixPath(folder.root.rstrip("/")).name or "images"

@@ -218,14 +218,13 @@ def _whole(rules: RowRules) -> RowRules:
 def estimated_bytes(path: str, fmt: str) -> int:
     """The table's size in memory, estimated without reading it: Parquet's own
     (uncompressed) row-group sizes, or the CSV's size on disk x ``CSV_EXPANSION``."""
-    files = [Path(path)] if not Path(path).is_dir() else sorted(Path(path).rglob("*"))
-    files = [f for f in files if f.is_file()]
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
+    from trainables.files import parquet_metadata, table_files
 
+    files = [f for f in table_files(path) if f.is_file()]
+    if fmt == "parquet":
         total = 0
         for f in files:
-            meta = pq.ParquetFile(f).metadata
+            meta = parquet_metadata(f, "dataset.path", path)
             total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         return total
     return int(sum(f.stat().st_size for f in files) * CSV_EXPANSION)
@@ -313,6 +312,7 @@ class _Source:
 
 def _source(options: dict[str, Any], seed: int) -> _Source:
     from trainables import table_scan as scan
+    from trainables.files import check_table
     from trainables.options import known_options
     from trainables.tables import OPTIONS, column_names, table_columns, table_format
 
@@ -329,8 +329,12 @@ def _source(options: dict[str, Any], seed: int) -> _Source:
     targets = column_names(opts.get("target"), "dataset.target")
     if not targets:
         raise DataError("dataset.target: name the column to predict")
-    sample = scan.head(path, fmt, "dataset.path")
     parts = (("test", "test_path"), ("val", "validation_path"))
+    for key in (k for k in ("path", "test_path", "validation_path") if opts.get(k)):
+        given = str(opts[key])  # each file checked here, before Ray, named as given
+        own = fmt if key == "path" else table_format(given, None, f"dataset.{key}")
+        check_table(given, own, f"dataset.{key}")
+    sample = scan.head(path, fmt, "dataset.path")
     return _Source(
         path,
         fmt,

@@ -39,12 +39,14 @@ def resolve_source(given: str, tracking_uri: str, spec: Any) -> Source:
 
     fetched = download_version(given, tracking_uri, KEY) if given.startswith("models:/") else None
     where = fetched.folder if fetched else str(Path(given).expanduser().resolve())
+    path = where
     try:
         path = transfer.keras_file(where)
         model, saved = transfer.load(path), Path(path).read_bytes()
         depth = transfer.stack_of(transfer.source_model(model)).depth
     except ValueError as exc:
-        raise ConfigError(f"{KEY}={given}: {exc}") from None
+        inside = f" ({Path(path).relative_to(where)})" if path != where else ""  # a folder's
+        raise ConfigError(f"{KEY}={given}{inside}: {exc}") from None
     finally:
         if fetched:
             shutil.rmtree(fetched.folder, ignore_errors=True)

@@ -148,7 +148,7 @@ def test_bad_table_options_name_the_key(csv, opts, message):
 def test_unreadable_and_non_numeric_regression_targets(tmp_path, csv):
     bad = tmp_path / "bad.parquet"
     bad.write_text("not parquet")
-    with pytest.raises(DataError, match=r"bad.parquet: cannot read it as PARQUET"):
+    with pytest.raises(DataError, match=r"bad.parquet: not a readable Parquet file \("):
         load_dataset(options(bad), seed=0)
     with pytest.raises(DataError, match="task=regression: target 'label' is not numeric"):
         load_dataset(options(csv), seed=0, task="regression")

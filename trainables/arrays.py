@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dnn_sweep.errors import DataError
+from dnn_sweep.errors import DataError, reason
 from trainables.options import known_options, path_option
 
 if TYPE_CHECKING:
@@ -44,13 +44,23 @@ def _pair(arrays: dict[str, np.ndarray], suffix: str, path: str) -> tuple | None
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
+    """Every array of the file, read once (a truncated member fails here, not in a
+    trial).
+
+    Raises:
+        DataError: no such file, or not a readable ``.npz`` (a zip of ``.npy`` arrays).
+    """
+    import zipfile
+
     if not Path(path).is_file():
         raise DataError(f"dataset.path={path}: no such file")
+    if not zipfile.is_zipfile(path):  # np.load would try a .npy, then a pickle
+        raise DataError(f"dataset.path={path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"dataset.path={path}: not a readable .npz file ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - zip, zlib, .npy header or size: a bad file
+        raise DataError(f"dataset.path={path}: not a readable .npz file ({reason(exc)})") from exc
 
 
 def load_arrays(options: dict[str, Any], seed: int) -> Loaded:

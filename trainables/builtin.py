@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dnn_sweep.errors import DataError
+from dnn_sweep.errors import DataError, reason
 from trainables.options import known_options
 
 if TYPE_CHECKING:
@@ -46,13 +46,15 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     Raises:
         DataError: naming the file, when it is truncated or not IDX.
     """
+    import zlib
+
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read IDX file ({exc})") from exc
+    except (OSError, EOFError, zlib.error) as exc:  # a damaged .gz: any of the three
+        raise DataError(f"{path}: cannot read IDX file ({reason(exc)})") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
     dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]

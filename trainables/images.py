@@ -69,13 +69,28 @@ def class_folders(path: str, key: str) -> list[str]:
     return classes
 
 
+def image_files(path: str, classes: list[str]) -> list[Path]:
+    """Every file Keras reads from the class folders (by suffix, as it picks them)."""
+    root = Path(path)
+    return [
+        f
+        for name in classes
+        for f in sorted((root / name).rglob("*"))
+        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
 def read_folder(
     path: str, key: str, size: tuple[int, int], mode: str, classes: list[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(uint8 images, class names per image, relative paths) of a class-folder tree."""
+    """(uint8 images, class names per image, relative paths) of a class-folder tree,
+    every file checked first (a bad one is named, not a TensorFlow traceback)."""
     import keras
 
+    from trainables.files import check_images
+
     names = class_folders(path, key) if classes is None else classes
+    check_images(image_files(path, names), key, path)
     with redirect_stdout(io.StringIO()):  # "Found N files belonging to K classes."
         ds = keras.utils.image_dataset_from_directory(
             path,
@@ -117,6 +132,7 @@ def load_images(options: dict[str, Any], seed: int) -> Loaded:
         test_size=options.get("test_size", 0.2),
         val_size=options.get("validation_size", 0.2),
     )
+    checked = len(paths)
     for part, key in (("test", "dataset.test_path"), ("val", "dataset.validation_path")):
         other = options.get(key.split(".")[1])
         if other:
@@ -126,4 +142,6 @@ def load_images(options: dict[str, Any], seed: int) -> Loaded:
                 raise DataError(f"{key}={other}: class {unknown[0]} is not in dataset.path")
             x_o, y_o, _ = read_folder(str(other), key, size, mode, found)
             setattr(loaded, part, (x_o, y_o))
+            checked += len(y_o)
+    loaded.notes.append(f"{checked} image files checked (each opens whole, before any trial)")
     return loaded

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dnn_sweep.errors import DataError
+from dnn_sweep.errors import DataError, reason
 from trainables.rows import CATEGORICAL, NUMERIC, to_inputs
 from trainables.spec import ColumnSpec
 
@@ -51,8 +51,7 @@ def frames(path: str, fmt: str, key: str, columns: list[str] | None = None) -> I
         for batch in batches:
             yield batch.to_pandas()
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise DataError(f"{key}={path}: cannot read it as {fmt.upper()} ({first})") from exc
+        raise DataError(f"{key}={path}: cannot read it as {fmt.upper()} ({reason(exc)})") from exc
 
 
 def head(path: str, fmt: str, key: str, rows: int = 1000) -> pd.DataFrame:

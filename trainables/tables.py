@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dnn_sweep.errors import DataError
+from dnn_sweep.errors import DataError, reason
 from trainables.options import known_options, path_option
 from trainables.rows import CATEGORICAL, NUMERIC, as_frame, column_values, to_inputs
 from trainables.spec import ColumnSpec, InputSpec, input_key
@@ -40,7 +40,7 @@ OPTIONS = (
 )
 
 
-def table_format(path: str, configured: str | None) -> str:
+def table_format(path: str, configured: str | None, key: str = "dataset.path") -> str:
     """``csv`` or ``parquet``: ``dataset.format``, else the file name's suffix."""
     if configured not in (None, "auto"):
         if configured not in FORMATS:
@@ -53,17 +53,20 @@ def table_format(path: str, configured: str | None) -> str:
         return "parquet"
     if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
         return "csv"
-    raise DataError(
-        f"dataset.path={path}: cannot tell CSV from Parquet by its name; set dataset.format"
-    )
+    if "://" not in path and not Path(path).exists():
+        raise DataError(f"{key}={path}: no such file or folder")
+    raise DataError(f"{key}={path}: cannot tell CSV from Parquet by its name; set dataset.format")
 
 
 def read_table(path: str, fmt: str, key: str) -> pd.DataFrame:
     """The whole file as a DataFrame (local path or an fsspec URI pandas can read)."""
     import pandas as pd
 
+    from trainables.files import check_table
+
     if "://" not in path and not Path(path).exists():
         raise DataError(f"{key}={path}: no such file")
+    check_table(path, fmt, key)
     try:
         if fmt == "parquet":
             frame = pd.read_parquet(path)
@@ -73,8 +76,7 @@ def read_table(path: str, fmt: str, key: str) -> pd.DataFrame:
                 path, sep="\t" if path.lower().endswith(".tsv") else ",", engine="pyarrow"
             )
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise DataError(f"{key}={path}: cannot read it as {fmt.upper()} ({first})") from exc
+        raise DataError(f"{key}={path}: cannot read it as {fmt.upper()} ({reason(exc)})") from exc
     if frame.empty:
         raise DataError(f"{key}={path}: the table has no rows")
     return frame
@@ -173,7 +175,7 @@ def load_table(options: dict[str, Any], seed: int) -> Loaded:
         other = options.get(f"{part}_path")
         if other:
             key = f"dataset.{part}_path"
-            own = table_format(str(other), options.get("format"))
+            own = table_format(str(other), options.get("format"), key)
             given[part] = (read_table(str(other), own, key), key)
     return table_from_frame(read_table(path, fmt, "dataset.path"), options, seed, path, given)
 

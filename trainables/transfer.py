@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import keras
 
+from dnn_sweep.errors import reason
 from trainables.ensemble import members_of
 
 # Layers that only act in training: left out of frozen blocks (identity at inference).
@@ -264,8 +266,6 @@ def keras_file(path: str) -> str:
     Raises:
         ValueError: no such file or folder, or a folder without a ``.keras`` file.
     """
-    from pathlib import Path
-
     where = Path(path).expanduser()
     if where.is_file():
         return str(where)
@@ -280,19 +280,42 @@ def keras_file(path: str) -> str:
     return str(found[0])
 
 
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")  # what keras.saving.load_model reads
+
+
+def _check_format(path: str) -> None:
+    """The file is one Keras reads, by name and first bytes: Keras' own message for
+    any other file is a paragraph.
+
+    Raises:
+        ValueError: the one-line reason.
+    """
+    import zipfile
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in KERAS_SUFFIXES:
+        raise ValueError(
+            f"is not a Keras model file (a {suffix or 'suffixless'} file); allowed are a "
+            ".keras file (or legacy .h5), a folder holding one, or models:/NAME/VERSION"
+        )
+    if suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ValueError("is not a readable .keras file (not a zip archive)")
+
+
 def load(path: str) -> keras.Model:
     """The Keras model saved at ``path`` (our custom layers registered first).
 
     Raises:
-        ValueError: the file is not a Keras model.
+        ValueError: the file is not a Keras model (one line: why).
     """
     import trainables.layers  # noqa: F401 - registers the custom objects
     import trainables.schedules  # noqa: F401
 
+    _check_format(path)
     try:
         model = keras.saving.load_model(path, compile=False)  # its optimizer is not reused
     except Exception as exc:  # noqa: BLE001 - any reason it does not load
-        raise ValueError(f"is not a Keras model ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"is not a Keras model ({type(exc).__name__}: {reason(exc)})") from None
     if not isinstance(model, keras.Model):
         raise ValueError(f"is not a Keras model (a {type(model).__name__})")
     return model
