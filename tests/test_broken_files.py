@@ -250,7 +250,7 @@ def assert_refused(folder: Path, argv: list[str], names: str, monkeypatch) -> st
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @settings(
-    max_examples=2 if FAST else 12,
+    max_examples=2 if FAST else 5,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
