@@ -18,7 +18,7 @@ sweep: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -ra --durations=20 $(PYTEST_ARGS)
 
-# No Ray, no training (checked: tests/conftest.py), fewer Hypothesis examples: ~1 minute.
+# No Ray, no training (checked: tests/conftest.py), fewer Hypothesis examples: ~2 minutes.
 test-fast: $(STAMP)
 	DNN_SWEEP_TEST_FAST=1 $(VENV)/bin/python -m pytest -ra -m "not slow" --durations=20 $(PYTEST_ARGS)
 
