@@ -103,33 +103,9 @@ def run_system(
     wall = time.monotonic() - started
     peak = sampler.stop()
     if system == "dnn_sweep":
-        result = ours.collect(out, seed, started_wall)
-        result["breakdown"] = breakdown(out / "mlflow.db", f"bench-{seed}", cpu_count(), wall)
-        # in the trials, before their first epoch (model build...), summed over trials
-        result["setup_seconds"] = result["breakdown"]["trial_side"]["setup_seconds"]
-        slot_seconds = cpu_count() * min(wall, budget)
-        # busy = the trials' own work: building their model, training, validating;
-        # the rest (Ray start-up, scheduling, hand-over, checkpoints, reports) is overhead
-        result["orchestration_efficiency"] = (
-            result["busy_seconds"] + result["setup_seconds"]
-        ) / slot_seconds
-        result["training_efficiency"] = result["busy_seconds"] / slot_seconds
+        result = _ours_result(out, seed, started_wall, wall, budget)
     else:
-        lines = (
-            (out / "epochs.jsonl").read_text().splitlines()
-            if (out / "epochs.jsonl").exists()
-            else []
-        )
-        rows = [json.loads(line) for line in lines]
-        result = {
-            "points": [(r["t"], r["val_accuracy"]) for r in rows],
-            "trials_started": len({r["trial"] for r in rows}),
-            "trials_finished": None,  # a killed peer does not say; trials_started bounds it
-            "epochs": len(rows),
-            "test_accuracy": evaluate_saved(out / "best.keras", short),
-        }
-        result["best_trial_test_accuracy"] = result["test_accuracy"]
-        result |= _peer_refit(out, seed, short)
+        result = _peer_result(out, seed, short)
     # each system's final model under its own workflow: ours registered (its final
     # phase inside the budget), a peer's best config refit as the seed does
     result["own_workflow_test_accuracy"] = result.get(
@@ -149,6 +125,39 @@ def run_system(
         }
     )
     return result
+
+
+def _ours_result(
+    out: Path, seed: int, started_wall: float, wall: float, budget: float
+) -> dict[str, Any]:
+    """dnn-sweep's figures from its MLflow records, with where its wall time went."""
+    result = ours.collect(out, seed, started_wall)
+    result["breakdown"] = breakdown(out / "mlflow.db", f"bench-{seed}", cpu_count(), wall)
+    # in the trials, before their first epoch (model build...), summed over trials
+    result["setup_seconds"] = result["breakdown"]["trial_side"]["setup_seconds"]
+    slot_seconds = cpu_count() * min(wall, budget)
+    # busy = the trials' own work: building their model, training, validating;
+    # the rest (Ray start-up, scheduling, hand-over, checkpoints, reports) is overhead
+    result["orchestration_efficiency"] = (
+        result["busy_seconds"] + result["setup_seconds"]
+    ) / slot_seconds
+    result["training_efficiency"] = result["busy_seconds"] / slot_seconds
+    return result
+
+
+def _peer_result(out: Path, seed: int, short: bool) -> dict[str, Any]:
+    """A peer's figures from the epochs it logged, its best model tested and refit."""
+    log = out / "epochs.jsonl"
+    rows = [json.loads(line) for line in (log.read_text().splitlines() if log.exists() else [])]
+    result = {
+        "points": [(r["t"], r["val_accuracy"]) for r in rows],
+        "trials_started": len({r["trial"] for r in rows}),
+        "trials_finished": None,  # a killed peer does not say; trials_started bounds it
+        "epochs": len(rows),
+        "test_accuracy": evaluate_saved(out / "best.keras", short),
+    }
+    result["best_trial_test_accuracy"] = result["test_accuracy"]
+    return result | _peer_refit(out, seed, short)
 
 
 def _peer_refit(out: Path, seed: int, short: bool) -> dict[str, Any]:
@@ -369,35 +378,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if args.mode == "scaling":
-        sizes = [int(n) for n in args.scaling_trials.split(",")]
-        scaling(out, [min(n, 16) for n in sizes] if args.short else sizes)
-        return
     budget = args.budget_min * 60 if args.budget_min else (60.0 if args.short else 600.0)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    if args.mode == "tabular":
-        from bench.tabular import run as tabular
+    if args.mode != "compare":
+        _other_mode(args, out, budget)
+        return
+    compare(args, out, budget)
 
-        print(tabular(out, args.budget_min * 60 if args.budget_min else 180.0, seeds))
-        return
-    if args.mode == "streaming":
-        from bench.streaming import run as streaming
 
-        print(streaming(out, short=args.short))
-        return
-    if args.mode == "merge":
-        print(merge(args.files, budget, out))
-        return
-    if args.mode == "transfer":
-        from bench.transfer import run as transfer
-
-        print(transfer(out, seeds, args.short))
-        return
-    if args.mode == "rate":
-        from bench.rate import run as rate
-
-        print(rate(out, budget, seeds, args.systems.split(","), args.short))
-        return
+def compare(args: argparse.Namespace, out: Path, budget: float) -> None:
+    """Every system, seed by seed, on the same budget; results.json after each."""
     max_epochs = 3 if args.short else args.max_epochs
     results = []
     for seed in (int(s) for s in args.seeds.split(",")):
@@ -413,6 +402,32 @@ def main(argv: list[str] | None = None) -> None:
             results.append(r)
             (out / "results.json").write_text(json.dumps(results, indent=2))
     print(report(results, budget, out))
+
+
+def _other_mode(args: argparse.Namespace, out: Path, budget: float) -> None:
+    """scaling, merge, tabular, streaming, rate, transfer: each its own module's run."""
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.mode == "scaling":
+        sizes = [int(n) for n in args.scaling_trials.split(",")]
+        scaling(out, [min(n, 16) for n in sizes] if args.short else sizes)
+    elif args.mode == "tabular":
+        from bench.tabular import run as tabular
+
+        print(tabular(out, args.budget_min * 60 if args.budget_min else 180.0, seeds))
+    elif args.mode == "streaming":
+        from bench.streaming import run as streaming
+
+        print(streaming(out, short=args.short))
+    elif args.mode == "merge":
+        print(merge(args.files, budget, out))
+    elif args.mode == "transfer":
+        from bench.transfer import run as transfer
+
+        print(transfer(out, seeds, args.short))
+    elif args.mode == "rate":
+        from bench.rate import run as rate
+
+        print(rate(out, budget, seeds, args.systems.split(","), args.short))
 
 
 if __name__ == "__main__":
