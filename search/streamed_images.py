@@ -18,6 +18,7 @@ import numpy as np
 
 from dnn_sweep.errors import DataError
 from search.streaming import SPLITS, Streamed
+from trainables.files import checked_note
 from trainables.images import COLOR_MODES, IMAGE_SUFFIXES, image_options
 from trainables.spec import InputSpec
 from trainables.splits import TRAIN, Cutoffs
@@ -169,20 +170,20 @@ class _Folder:
     checked: int = 0  # image files opened and checked in the driver
 
 
-def _check_folders(opts: dict[str, Any]) -> int:
-    """Every image file of the local folders (``path``, ``test_path``,
-    ``validation_path``) opened and checked here, before Ray: a bad one would fail
-    Ray Data's read inside a trial. How many were checked (a URI's are not)."""
+def _check_folders(opts: dict[str, Any], root: str, paths: list[str]) -> int:
+    """Every image file of the local folders (``path``, whose files ``paths`` are,
+    ``test_path``, ``validation_path``) opened and checked here, before Ray: a bad one
+    would fail Ray Data's read inside a trial. How many were checked (a URI's are not)."""
     from search.streaming import absolute_path
     from trainables.files import check_images, local
 
     checked = 0
     for key in (k for k in ("path", "test_path", "validation_path") if opts.get(k)):
         given = str(opts[key])
-        root = absolute_path(given)
-        if local(root):
-            paths, _ = list_images(root, f"dataset.{key}")
-            checked += check_images((Path(root) / p for p in paths), f"dataset.{key}", given)
+        folder = root if key == "path" else absolute_path(given)
+        if local(folder):
+            files = paths if key == "path" else list_images(folder, f"dataset.{key}")[0]
+            checked += check_images((Path(folder) / f for f in files), f"dataset.{key}", given)
     return checked
 
 
@@ -209,7 +210,7 @@ def _folder(options: dict[str, Any], seed: int) -> _Folder:
         (opts.get("test_size", 0.2), opts.get("validation_size", 0.2)),
         [p for p, k in zip(paths, keep, strict=True) if k],
         labels[keep],
-        _check_folders(opts),
+        _check_folders(opts, root, paths),
     )
 
 
@@ -251,10 +252,9 @@ def open_images(options: dict[str, Any], seed: int, task: str) -> Streamed:
     rules = ImageRules(folder.root, order, kind, channels, cuts, folder.seed, folder.classes)
     reader = ImageReader(folder.root, folder.size, folder.mode, rules, folder.files)
     inputs = InputSpec("image", (*folder.size, channels), 255.0, True, mean, std)
-    checked = f"{folder.checked} image files checked (each opens whole, before any trial)"
     notes = (
         f"streaming through Ray Data (read_images, {len(folder.paths)} files, read per epoch)",
-        *([checked] if folder.checked else []),
+        *([checked_note(folder.checked)] if folder.checked else []),
         f"task={task}: {kind} ({why})",
     )
     name = PurePosixPath(folder.root.rstrip("/")).name or "images"

@@ -120,6 +120,11 @@ def _check_image(file: Path) -> None:
         image.load()
 
 
+def checked_note(count: int) -> str:
+    """The note a sweep prints once an image folder's files are checked."""
+    return f"{count} image files checked (each opens whole, before any trial)"
+
+
 def check_images(files: Iterable[Path], key: str, given: str) -> int:
     """Every image file opens and is whole; how many were checked (~0.1 ms each for
     small PNGs). The first bad one is named.

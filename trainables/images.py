@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dnn_sweep.errors import DataError
+from trainables.files import check_images, checked_note
 from trainables.options import known_options, path_option
 from trainables.spec import InputSpec
 from trainables.splits import hash_keys
@@ -87,8 +88,6 @@ def read_folder(
     every file checked first (a bad one is named, not a TensorFlow traceback)."""
     import keras
 
-    from trainables.files import check_images
-
     names = class_folders(path, key) if classes is None else classes
     check_images(image_files(path, names), key, path)
     with redirect_stdout(io.StringIO()):  # "Found N files belonging to K classes."
@@ -143,5 +142,5 @@ def load_images(options: dict[str, Any], seed: int) -> Loaded:
             x_o, y_o, _ = read_folder(str(other), key, size, mode, found)
             setattr(loaded, part, (x_o, y_o))
             checked += len(y_o)
-    loaded.notes.append(f"{checked} image files checked (each opens whole, before any trial)")
+    loaded.notes.append(checked_note(checked))
     return loaded
