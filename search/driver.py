@@ -11,12 +11,12 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dnn_sweep.errors import ConfigError, DataError
+from search import storage
 from search.algorithms import Algorithms, make_algorithms
 from search.budget import FinalReserve, FinalWork
 from search.callbacks import (
@@ -30,6 +30,7 @@ from search.callbacks import (
 from search.final_model import default_size
 from search.finish import finish, reopen
 from search.node_metrics import NodeMetrics
+from search.preload import Preload
 from search.pretrain import ensure_source
 from search.private_apis import mend_reset_failures
 from search.progress import ProgressCallback
@@ -683,13 +684,13 @@ def _run(
         started, started_at = clock  # monotonic, wall
         grids = _earlier(plan, trainable)
         with _shared_features(plan, recorder) as plan:
-            cpu_before = time.process_time()
+            cpu_before, preload = time.process_time(), Preload().start()
             with _system_metrics(plan.settings, recorder):
                 grids += list(_fits(plan, recorder, trainable, started_at, say))
             results = SweepResults(grids)
             # the driver's own CPU while trials ran: Tune's loop, the searcher, the
             # scheduler, MLflow logging, progress (what each more trial costs the driver)
-            driver_cpu = time.process_time() - cpu_before
+            driver_cpu = time.process_time() - cpu_before - preload.join()
             table = _trial_table(results)
             recorder.reconcile(table)
             counts = _outcome_counts(table)
@@ -732,7 +733,7 @@ def _system_metrics(settings: Settings, recorder: SweepRecorder) -> Any:
 def _new_folder(plan: Plan) -> str:
     """The experiment folder of the plan's new Tune run (where its state and ours live):
     the storage path and run name the driver gave its ``RunConfig``."""
-    return str(Path(plan.settings.storage_path) / plan.run_name)
+    return storage.join(plan.settings.storage_path, plan.run_name)
 
 
 __all__ = ["ConfigError", "DataError", "SweepSummary", "UserInputs", "run_sweep"]

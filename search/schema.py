@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -38,6 +39,41 @@ PositiveInt = Annotated[int, Field(gt=0)]
 Count = Annotated[int, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
+
+
+# A sweep's name is an MLflow experiment and registered model (no '/' or ':', not a path
+# that normalizes to another: MLflow's rules), a quoted value in MLflow search filters
+# (no quotes) and a Ray run folder's prefix; the registry's name column holds 256.
+NAME_FORBIDDEN = "/:'\"\\"
+NAME_MAX = 250
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a sweep or a registered model (None: it can). Checked
+    with the config, before anything starts: MLflow would refuse it after training."""
+    if not value.strip() or value != value.strip():
+        return "must be non-empty, without leading or trailing spaces"
+    bad = sorted({c for c in value if c in NAME_FORBIDDEN or not c.isprintable()})
+    if bad:
+        return f"must not hold {' '.join(repr(c) for c in bad)} (MLflow names and filters)"
+    if value.startswith(".") or posixpath.normpath(value) != value:
+        return "must not start with '.' (MLflow refuses names that read as paths)"
+    if len(value) > NAME_MAX:
+        return f"at most {NAME_MAX} characters"
+    return None
+
+
+def _checked_name(key: str) -> Callable[[str | None], str | None]:
+    def check(value: str | None) -> str | None:
+        problem = None if value is None else name_problem(value)
+        if problem:
+            raise ConfigError(f"{key}={value!r}: {problem}")
+        return value
+
+    return check
+
+
+_sweep_name = _checked_name("name")
 
 
 class Section(BaseModel):
@@ -243,7 +279,9 @@ class Tracking(Section):
 
     uri: Annotated[str, Field(min_length=1)] = "sqlite:///mlflow.db"
     """sqlite:///FILE.db, http://HOST:PORT (an `mlflow server`) or a folder."""
-    registered_model: str | None = None
+    registered_model: Annotated[
+        str | None, AfterValidator(_checked_name("tracking.registered_model"))
+    ] = None
     """Registered-model name for each sweep's model; null = the sweep's `name`
     (docs/results.md, "Model registry")."""
     system_metrics: bool = True
@@ -469,12 +507,6 @@ class Transfer(Section):
     ray.storage_path (the transfer presets use it); null = the source must exist."""
 
 
-def _sweep_name(value: str | None) -> str | None:
-    if value is not None and (not value.strip() or "/" in value):
-        raise ConfigError(f"name={value!r}: must be a non-empty string without '/'")
-    return value
-
-
 def sweep_name(cfg: Mapping[str, Any]) -> str:
     """The sweep's name: ``name`` when given, else the data's: the stem of
     ``dataset.path`` (``cancer`` for cancer.csv, the folder's name for images or Parquet
@@ -485,13 +517,17 @@ def sweep_name(cfg: Mapping[str, Any]) -> str:
         return str(cfg["name"])
     dataset = cfg.get("dataset") or {}
     path = str(dataset.get("path") or "").rstrip("/")
-    return PurePosixPath(path.split("://", 1)[-1]).stem or str(dataset.get("name") or "data")
+    name = PurePosixPath(path.split("://", 1)[-1]).stem or str(dataset.get("name") or "data")
+    problem = name_problem(name)
+    if problem:
+        raise ConfigError(
+            f"dataset.path={path}: its name {name!r} cannot name the sweep ({problem}); "
+            "give one with name=NAME"
+        )
+    return name
 
 
-def _warm_start(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise ConfigError(f"warm_start={value!r}: must be the name of an earlier sweep, or null")
-    return value
+_warm_start = _checked_name("warm_start")
 
 
 TaskName = Literal["auto", "multiclass", "binary", "regression", "multilabel"]
@@ -504,7 +540,8 @@ class SweepConfig(Section):
     name: Annotated[str | None, AfterValidator(_sweep_name)] = None
     """The sweep's name: the MLflow experiment, the registered model, the Ray run folder;
     null = the data's name (the stem of dataset.path, e.g. `cancer` for cancer.csv, else
-    the dataset option, e.g. `fashion_mnist`)."""
+    the dataset option, e.g. `fashion_mnist`). Up to 250 characters, none of `/ : ' "
+    \\`, not starting with `.` (MLflow's rules, checked before anything runs)."""
     task: TaskName = "auto"
     """What to learn; auto = inferred from the target (and printed first). It sets the
     output layer, the loss and the metrics."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from dnn_sweep.errors import ConfigError
+from search import storage
 
 STATE_FILE = "dnn_sweep.json"
 # The layout of what Tune pickles into a sweep's folder (the trainable and its
@@ -23,34 +23,30 @@ STATE_FORMAT = 2
 
 
 def write_state(folder: str, state: dict[str, Any]) -> None:
-    path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
+    """Write ``folder``'s state file atomically (a resume never reads a truncated one)."""
     stamped = {**state, "format": STATE_FORMAT}
-    (path / STATE_FILE).write_text(json.dumps(stamped, indent=2, default=str))
+    storage.write_text(storage.join(folder, STATE_FILE), json.dumps(stamped, indent=2, default=str))
 
 
 def find_state(storage_path: str, name: str) -> tuple[str, dict[str, Any]]:
-    """The newest sweep folder for ``name`` and its state.
+    """The newest sweep folder for ``name`` (matched exactly, whatever characters it
+    holds) under ``storage_path`` (a folder or a URI) and its state.
 
     Raises:
         ConfigError: when there is no sweep of that name to resume.
     """
-    root = Path(storage_path)
     pattern = re.compile(re.escape(name) + r"-\d{8}-\d{6}")
-    candidates = sorted(
-        (
-            p
-            for p in root.glob(f"{name}-*")
-            if pattern.fullmatch(p.name) and (p / STATE_FILE).is_file()
-        ),
-        key=lambda p: p.name,
+    for run in reversed([f for f in storage.folders(storage_path) if pattern.fullmatch(f)]):
+        folder = storage.join(storage_path, run)
+        text = storage.read_text(storage.join(folder, STATE_FILE))
+        if text is not None:
+            return folder, _checked(json.loads(text), folder, name)
+    raise ConfigError(
+        f"resume=true name={name}: no sweep of that name under ray.storage_path={storage_path}"
     )
-    if not candidates:
-        raise ConfigError(
-            f"resume=true name={name}: no sweep of that name under ray.storage_path={root}"
-        )
-    folder = candidates[-1]
-    state = json.loads((folder / STATE_FILE).read_text())
+
+
+def _checked(state: dict[str, Any], folder: str, name: str) -> dict[str, Any]:
     if state.get("format", 1) != STATE_FORMAT:
         raise ConfigError(
             f"resume=true name={name}: {folder} was written by another dnn-sweep version "
@@ -58,4 +54,4 @@ def find_state(storage_path: str, name: str) -> tuple[str, dict[str, Any]]:
             f"its trials stay in MLflow: start a new sweep with warm_start={name} to "
             "build on them"
         )
-    return str(folder), state
+    return state

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -92,29 +92,37 @@ def mlflow_server(folder: Path, backend_uri: str, artifacts: Path | None = None)
     values["--artifacts-destination"] = str(artifacts or folder / "mlartifacts")
     args = [values.get(args[i - 1], a) if i else a for i, a in enumerate(args)]
     args += ["--workers", "1"]
-    log = folder / f"mlflow-server-{port}.log"
-    proc = subprocess.Popen(
-        args,
-        cwd=folder,
-        stdout=open(log, "w"),  # noqa: SIM115 - owned by the process
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "mlflow server did not come up"
-            time.sleep(0.5)
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    with served(args, folder / f"mlflow-server-{port}.log", healthy, cwd=folder):
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def served(
+    args: list[str], log: Path, ready: Callable[[], bool], cwd: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """A server process (its own process group, output in ``log``), once ``ready()``
+    (within 90 s; its log's tail when it exits first); stopped, group and all, on exit."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while not ready():
+                assert proc.poll() is None, log.read_text()[-2000:]
+                assert time.monotonic() < deadline, f"{args[0]} did not come up"
+                time.sleep(0.3)
+            yield proc
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)

@@ -59,7 +59,14 @@ def test_every_shipped_preset_validates():
         ({"objectives": ["val_accuracy:max"]}, "objectives=['val_accuracy:max']: must be a list"),
         ({"objectives": ["n_params:min", "val_loss:min"]}, "objectives: 'n_params:min': the first"),
         ({"tensorboard": {"profile_batch": "1-2"}}, "tensorboard.profile_batch='1-2': must be"),
-        ({"name": " "}, "name=' ': must be a non-empty string without '/'"),
+        ({"name": " "}, "name=' ': must be non-empty"),
+        ({"name": "exp:1"}, "name='exp:1': must not hold ':'"),
+        ({"name": "it's"}, 'name="it\'s": must not hold "\'"'),
+        ({"name": "..x"}, "name='..x': must not start with '.'"),
+        ({"name": "a/b"}, "name='a/b': must not hold '/'"),
+        ({"name": "x" * 251}, "name='" + "x" * 251 + "': at most 250"),
+        ({"warm_start": "a:b"}, "warm_start='a:b': must not hold ':'"),
+        ({"tracking": {"registered_model": "m/1"}}, "tracking.registered_model='m/1': must not"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_full_key(change, message):
@@ -70,3 +77,16 @@ def test_a_bad_value_is_one_line_naming_the_full_key(change, message):
         validate(raw)
     assert str(err.value).startswith(message), str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["exp[1]", "my sweep", "v1.2", "digits-0to4", "x_y", "é"])
+def test_names_mlflow_takes_pass(name):
+    validate({**to_plain(compose(["dataset=digits"])), "name": name})
+
+
+def test_a_data_file_whose_name_cannot_name_the_sweep_says_give_one():
+    from search.schema import sweep_name
+
+    with pytest.raises(ConfigError, match=r"dataset.path=it:s.csv: its name 'it:s' cannot"):
+        sweep_name({"dataset": {"path": "it:s.csv"}})
+    assert sweep_name({"dataset": {"path": "it:s.csv"}, "name": "ok"}) == "ok"
