@@ -42,7 +42,7 @@ from search.settings import Settings
 from search.shared_features import SharedFeatures, shared_features
 from search.study import StudyRef, open_study, warm_start_trials
 from search.summary import MODEL_TAG, SweepSummary, from_parent
-from search.sweep_state import find_state, write_state
+from search.sweep_state import find_state, with_secrets, write_state
 from search.transfer_source import Source, resolve_source
 from search.tune_trial import TrialOptions, run_trial
 from tracking import SweepRecorder, TrialOutcome
@@ -108,6 +108,8 @@ def prepare(
     folder, state, run_name = None, None, f"{settings.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if settings.resume:
         folder, state = find_state(settings.storage_path, settings.name)
+        config = with_secrets(state["config"], settings.resolved, settings.name)
+        state = {**state, "config": config}
         check_resume_overrides(settings.resolved, state, overrides or [])
         settings = Settings.from_config(
             {**state["config"], "trials": max(settings.trials, _planned(state))}
@@ -221,7 +223,8 @@ def _with_algorithms(plan: Plan) -> Plan:
                 f"trials={s.trials}: sweep '{s.name}' has no stored Optuna study to add "
                 "trials to (it predates stored studies); start a new sweep"
             )
-        study = StudyRef(**state["study"])
+        stored = state["study"]  # its URL masked: the real one is the config's own
+        study = StudyRef(**with_secrets(stored, {**stored, "storage": s.study_storage}, s.name))
     elif not pbt:
         study = StudyRef(plan.run_name, s.study_storage)
         if s.warm_start:  # reads only: the study itself is written once Ray runs

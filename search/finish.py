@@ -398,6 +398,8 @@ def _log_report(plan: Any, recorder: SweepRecorder) -> None:
         recorder.parent_run_id,
         objective=(plan.objective.metric, plan.objective.mode),
     )
+    if plan.study is not None:  # MLflow holds its URL masked: connect with the real one
+        sweep = replace(sweep, study=(plan.study.name, plan.study.storage))
     with tempfile.TemporaryDirectory(prefix="dnn-sweep-report-") as tmp:
         notes = build_report(sweep, Path(tmp))
         recorder.log_artifacts(recorder.parent_run_id, tmp, "report")

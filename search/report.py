@@ -124,12 +124,19 @@ def stored_study(sweep: SweepRecord) -> tuple[Any, str | None]:
 
     if sweep.study is None:
         return None, "the sweep has no stored Optuna study (a population search, or none kept)"
+    from tracking.secrets import MASK, mask
+
     name, storage = sweep.study
+    if MASK in storage:
+        return None, (
+            f"Optuna study {name}: its storage URL is recorded without its credentials "
+            f"({storage})"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=name, storage=storage)
-    except (KeyError, ValueError, ImportError, RuntimeError) as exc:
-        return None, f"Optuna study {name} cannot be read from {storage} ({exc})"
+    except Exception as exc:  # noqa: BLE001 - a note in the report, never a failed sweep
+        return None, mask(f"Optuna study {name} cannot be read from {storage} ({exc})")
     done = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
     if len(done) < 2 or not any(t.params for t in done):
         return None, "need >= 2 scored trials with searched params"

@@ -13,6 +13,7 @@ from typing import Any
 
 from dnn_sweep.errors import ConfigError
 from search import storage
+from tracking.secrets import MASK, mask, mask_tree
 
 STATE_FILE = "dnn_sweep.json"
 # The layout of what Tune pickles into a sweep's folder (the trainable and its
@@ -23,8 +24,9 @@ STATE_FORMAT = 2
 
 
 def write_state(folder: str, state: dict[str, Any]) -> None:
-    """Write ``folder``'s state file atomically (a resume never reads a truncated one)."""
-    stamped = {**state, "format": STATE_FORMAT}
+    """Write ``folder``'s state file atomically (a resume never reads a truncated one),
+    its credentials masked (``with_secrets`` takes them from the resuming command)."""
+    stamped = mask_tree({**state, "format": STATE_FORMAT})
     storage.write_text(storage.join(folder, STATE_FILE), json.dumps(stamped, indent=2, default=str))
 
 
@@ -43,6 +45,32 @@ def find_state(storage_path: str, name: str) -> tuple[str, dict[str, Any]]:
             return folder, _checked(json.loads(text), folder, name)
     raise ConfigError(
         f"resume=true name={name}: no sweep of that name under ray.storage_path={storage_path}"
+    )
+
+
+def with_secrets(stored: Any, now: Any, name: str, key: str = "") -> Any:
+    """The stored config, each value that was masked taken from this command's config
+    ``now`` where it is the same but for its credentials (a password, a token).
+
+    Raises:
+        ConfigError: naming the key whose credentials this command does not give.
+    """
+    if isinstance(stored, dict):
+        mine = now if isinstance(now, dict) else {}
+        return {
+            k: with_secrets(v, mine.get(k), name, f"{key}.{k}".lstrip("."))
+            for k, v in stored.items()
+        }
+    if isinstance(stored, list):
+        mine = now if isinstance(now, list) and len(now) == len(stored) else [None] * len(stored)
+        return [with_secrets(v, m, name, key) for v, m in zip(stored, mine, strict=True)]
+    if not (isinstance(stored, str) and MASK in stored):
+        return stored
+    if isinstance(now, str) and mask(now) == stored:
+        return now
+    raise ConfigError(
+        f"{key}={stored}: sweep '{name}' stored it without its credentials; give it again "
+        f"with them (resume=true {key}=...)"
     )
 
 

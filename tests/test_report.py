@@ -164,3 +164,14 @@ def test_a_minimized_objective_ranks_lowest_first():
     rows = leaderboard(trials)
     assert [r["trial"] for r in rows] == ["trial-3", "trial-2", "trial-1", "trial-0"]
     assert rows[0]["best_val_rmse"] == 37.0 and rows[0]["epochs"] == 2
+
+
+def test_a_study_recorded_without_its_password_is_a_note_not_a_connection(tmp_path):
+    """MLflow holds the study's URL masked: the report says so instead of knocking on
+    the database with `***` (the final phase passes the real URL)."""
+    from search.report import stored_study
+
+    url = "postgresql://sweep:***@127.0.0.1:9/optuna"
+    masked = SweepRecord("1", "p", "FINISHED", {}, [record(0, [0.7])], study=("s", url))
+    study, why = stored_study(masked)
+    assert study is None and "recorded without its credentials" in why and url in why

@@ -19,6 +19,9 @@ from tracking.secrets import MaskingFilter, mask, mask_mapping, secret_values
         ("s3://b/k?X-Amz-Signature=deadbeef", "s3://b/k?X-Amz-Signature=***"),
         ("sqlite:////tmp/mlflow.db", "sqlite:////tmp/mlflow.db"),
         ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("https://ghp_tok3n@mlflow.example.com", "https://***@mlflow.example.com"),
+        ("see wss://tok3n@h/x and http://a:b1234@c", "see wss://***@h/x and http://a:***@c"),
+        ("postgresql://sweep@db:5432/optuna", "postgresql://sweep@db:5432/optuna"),
     ],
 )
 def test_uri_credentials_are_masked(text, expected):

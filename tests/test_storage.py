@@ -88,3 +88,26 @@ def test_resume_state_on_a_real_s3_server(s3):
     assert folder == storage.join(root, "my exp[1]-20261207-101011")
     assert storage.exists(storage.join(folder, STATE_FILE))
     assert storage.folders(root) == ["my exp[1]-20261207-101010", "my exp[1]-20261207-101011"]
+
+
+PG = "postgresql://sweep:pw1234@db:5432/optuna"
+
+
+def test_the_state_file_holds_no_credentials_and_resume_takes_them_again(tmp_path):
+    from search.sweep_state import with_secrets
+
+    config = {"name": "s", "study": {"storage": PG}, "tracking": {"uri": "https://tok3n@h"}}
+    folder = str(tmp_path / "s-20261207-101010")
+    write_state(folder, {"config": config, "study": {"name": "s-1", "storage": PG}})
+    text = (tmp_path / "s-20261207-101010" / STATE_FILE).read_text()
+    assert "pw1234" not in text and "tok3n" not in text
+    stored = find_state(str(tmp_path), "s")[1]["config"]
+    assert with_secrets(stored, config, "s") == config
+    other = {**config, "study": {"storage": "sqlite:////tmp/optuna.db"}}
+    with pytest.raises(
+        ConfigError, match=r"^study.storage=postgresql://sweep:\*\*\*@db:5432/optuna: "
+    ):
+        with_secrets(stored, other, "s")
+    wrong = {**config, "study": {"storage": PG.replace("db:5432", "other:5432")}}
+    with pytest.raises(ConfigError, match="give it again with them"):
+        with_secrets(stored, wrong, "s")

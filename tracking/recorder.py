@@ -29,7 +29,7 @@ from tracking.registry import (
     register,
     version_of,
 )
-from tracking.secrets import mask, mask_mapping
+from tracking.secrets import mask, mask_mapping, mask_tree
 
 # Tag telling the MLflow 3 UI that this is classic model training, not GenAI.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
@@ -92,14 +92,6 @@ def param_value(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def _masked_tree(data: Any) -> Any:
-    if isinstance(data, Mapping):
-        return {k: _masked_tree(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_masked_tree(v) for v in data]
-    return mask(data) if isinstance(data, str) else data
 
 
 def artifact_root(tracking_uri: str) -> str | None:
@@ -454,7 +446,7 @@ class SweepRecorder:
         self.client.log_artifacts(run_id, folder, artifact_path)
 
     def log_dict(self, run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
-        self.client.log_dict(run_id, _masked_tree(data), artifact_file)
+        self.client.log_dict(run_id, mask_tree(data), artifact_file)
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)

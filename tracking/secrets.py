@@ -29,6 +29,8 @@ _SECRET_NAME = re.compile(
 _USERINFO = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@"
 )
+# a token alone as the userinfo of a web URL: https://TOKEN@host (GitHub, Databricks)
+_TOKEN_USERINFO = re.compile(r"(?P<scheme>(?:https?|wss?)://)(?P<token>[^:/@\s]+)@")
 # ?token=...&password=... style query parameters
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&;][^=&\s]*(?:password|passwd|secret|token|api_?key|access_?key|signature|"
@@ -51,11 +53,21 @@ def mask(text: Any, extra: Iterable[str] = (), environ: Mapping[str, str] | None
     secret environment variables and ``extra`` strings replaced by ``***``."""
     out = str(text)
     out = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", out)
+    out = _TOKEN_USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", out)
     out = _QUERY_SECRET.sub(lambda m: f"{m['key']}={MASK}", out)
     for value in [*extra, *secret_values(environ)]:
         if value and len(value) >= _MIN_SECRET_LEN:
             out = out.replace(value, MASK)
     return out
+
+
+def mask_tree(data: Any) -> Any:
+    """A config-like tree (mappings, lists) with every string in it masked."""
+    if isinstance(data, Mapping):
+        return {k: mask_tree(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [mask_tree(v) for v in data]
+    return mask(data) if isinstance(data, str) else data
 
 
 def mask_mapping(values: Mapping[str, Any]) -> dict[str, str]:
