@@ -29,6 +29,7 @@ from search.callbacks import (
 )
 from search.final_model import default_size
 from search.finish import finish, reopen
+from search.lease import Lease
 from search.node_metrics import NodeMetrics
 from search.preload import Preload
 from search.pretrain import ensure_source
@@ -654,8 +655,21 @@ def run_sweep(
     if done is not None:
         say(f"Sweep '{plan.settings.name}' had finished: nothing to resume")
         return done
+
+    lease = Lease(plan.settings.storage_path, plan.settings.name).acquire(say)
+    try:
+        return _on_ray(plan, trainable, (started, started_at), say)
+    finally:
+        lease.release()
+
+
+def _on_ray(
+    plan: Plan, trainable: Any, clock: tuple[float, float], say: Callable[[str], None]
+) -> SweepSummary:
+    """Start (or join) Ray, open the records, run the sweep; Ray is shut down after."""
     import ray
 
+    started, started_at = clock
     # Ray first: a cluster that cannot be joined fails before any MLflow record exists
     owns_ray = start_ray(plan.settings)
     try:

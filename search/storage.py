@@ -81,3 +81,10 @@ def folders(path: str) -> list[str]:
 def exists(path: str) -> bool:
     fs, inner = _filesystem(path)
     return fs.get_file_info(inner).type != pafs.FileType.NotFound
+
+
+def remove(path: str) -> None:
+    """Delete the file at ``path`` (nothing when it is gone already)."""
+    fs, inner = _filesystem(path)
+    if fs.get_file_info(inner).type == pafs.FileType.File:
+        fs.delete_file(inner)
