@@ -17,7 +17,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from dnn_sweep.errors import ConfigError, DataError, NoResultError, TrackingError, UserError
+from dnn_sweep.errors import (
+    ConfigError,
+    DataError,
+    NoResultError,
+    SweepError,
+    TrackingError,
+    UserError,
+)
 
 _LAZY = {
     "run_sweep": "search.api",
@@ -42,6 +49,7 @@ __all__ = [
     "DataSpec",
     "InputSpec",
     "NoResultError",
+    "SweepError",
     "SweepSummary",
     "Task",
     "TrackingError",

@@ -2,7 +2,8 @@
 
 ``UserError`` and its kinds are bad input: the message names the offending config key or
 file and what is allowed, the command prints it as one line and exits 2, before any
-trial starts. ``NoResultError`` is a sweep that ran but kept nothing (exit 1). The
+trial starts. ``NoResultError`` is a sweep that ran but kept nothing, ``SweepError`` one
+whose trials ran and whose final phase failed (both exit 1: something ran). The
 search, model and tracking sides all raise these; none defines its own.
 """
 
@@ -27,6 +28,12 @@ class TrackingError(UserError, RuntimeError):
 class NoResultError(RuntimeError):
     """The sweep ran but no trial finished an epoch (all failed, or the time budget ended
     first). The message says which, and where to look (exit 1)."""
+
+
+class SweepError(RuntimeError):
+    """The sweep's trials ran, then its final phase failed (a record or a model that
+    could not be written): the trials are kept, and ``resume=true`` finishes the sweep
+    (exit 1, never 2: the docs keep 2 for "nothing ran")."""
 
 
 def reason(exc: BaseException, limit: int = 200) -> str:

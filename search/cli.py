@@ -18,7 +18,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from dnn_sweep.errors import ConfigError, NoResultError, TrackingError, UserError, reason
+from dnn_sweep.errors import (
+    ConfigError,
+    NoResultError,
+    SweepError,
+    TrackingError,
+    UserError,
+    reason,
+)
 from search.config import check_command_line, conf_dir, hydra_user_searchpath, to_plain
 
 USER_ERRORS = (UserError,)
@@ -30,9 +37,9 @@ _STARTED: list[float] = []
 
 
 def _guarded(run: Callable[[], None], prog: str = "sweep", job: str | None = None) -> None:
-    """Run ``run``; bad input exits 2 (nothing ran), a sweep that kept nothing exits 1,
-    each with one line. In a multirun (``job`` names its overrides) the failure is
-    recorded instead, and the other jobs go on."""
+    """Run ``run``; bad input exits 2 (nothing ran), a sweep that kept nothing or whose
+    final phase failed exits 1, each with one line. In a multirun (``job`` names its
+    overrides) the failure is recorded instead, and the other jobs go on."""
     from search.quiet import quiet_libraries
     from tracking.secrets import install_log_filter
 
@@ -40,13 +47,13 @@ def _guarded(run: Callable[[], None], prog: str = "sweep", job: str | None = Non
     install_log_filter()
     try:
         run()
-    except (*USER_ERRORS, NoResultError) as exc:
+    except (*USER_ERRORS, NoResultError, SweepError) as exc:
         where = f" [{job}]" if job is not None else ""
         print(f"{prog}: error{where}: {exc}", file=sys.stderr)  # stderr masks secrets
         if job is not None:
             _FAILED.append(f"{job}: {exc}")
             return
-        sys.exit(1 if isinstance(exc, NoResultError) else 2)
+        sys.exit(2 if isinstance(exc, UserError) else 1)
 
 
 def _job() -> str | None:

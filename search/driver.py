@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from dnn_sweep.errors import ConfigError, DataError
+from dnn_sweep.errors import ConfigError, DataError, SweepError, UserError
 from search import storage
 from search.algorithms import Algorithms, make_algorithms
 from search.budget import FinalReserve, FinalWork
@@ -711,7 +711,7 @@ def _run(
             table = _trial_table(results)
             recorder.reconcile(table)
             counts = _outcome_counts(table)
-            summary = finish(plan, recorder, results, counts, started, driver_cpu, say)
+            summary = _finished_phase(plan, recorder, (results, counts, started, driver_cpu), say)
         status = "FINISHED"
         return summary
     except KeyboardInterrupt:
@@ -720,6 +720,24 @@ def _run(
     finally:
         if status != "FINISHED":
             recorder.finish_sweep({}, {}, status=status)
+
+
+def _finished_phase(
+    plan: Plan,
+    recorder: SweepRecorder,
+    ran: tuple[Any, Any, float, float],
+    say: Callable[[str], None],
+) -> SweepSummary:
+    """``finish`` after the trials ran: an error it meets is no longer bad input (exit 2,
+    "nothing ran") but a sweep to finish (``SweepError``, exit 1, saying how)."""
+    results, counts, started, driver_cpu = ran
+    try:
+        return finish(plan, recorder, results, counts, started, driver_cpu, say)
+    except UserError as exc:
+        raise SweepError(
+            f"{exc} (after its trials ran: they are kept; fix this, then "
+            f"`sweep resume=true name={plan.settings.name}` finishes the sweep)"
+        ) from exc
 
 
 @contextlib.contextmanager

@@ -129,8 +129,7 @@ def stored_study(sweep: SweepRecord) -> tuple[Any, str | None]:
     name, storage = sweep.study
     if MASK in storage:
         return None, (
-            f"Optuna study {name}: its storage URL is recorded without its credentials "
-            f"({storage})"
+            f"Optuna study {name}: its storage URL is recorded without its credentials ({storage})"
         )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

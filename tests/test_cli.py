@@ -320,3 +320,27 @@ def test_a_sweep_folder_of_another_version_is_refused_by_resume(tmp_path, monkey
     assert code == 2 and len(lines) == 1, lines
     assert "resume=true name=old:" in lines[0] and "state format 1" in lines[0]
     assert "warm_start=old" in lines[0] and not ray.is_initialized()
+
+
+def test_a_final_phase_error_after_the_trials_ran_exits_1_saying_how_to_finish(monkeypatch, capsys):
+    """Bad input exits 2 ("nothing ran"); the same error met by the final phase, after
+    trials ran, is a sweep to finish: exit 1, one line naming `resume=true`."""
+    from types import SimpleNamespace
+
+    import search.driver as driver
+    from dnn_sweep.errors import SweepError, TrackingError
+    from search.cli import _guarded
+
+    def broken(*args, **kwargs):
+        raise TrackingError("tracking.uri=http://h:5000: no MLflow server answers there")
+
+    monkeypatch.setattr(driver, "finish", broken)
+    plan = SimpleNamespace(settings=SimpleNamespace(name="s"))
+    with pytest.raises(SweepError) as err:
+        driver._finished_phase(plan, None, (None, None, 0.0, 0.0), print)
+    assert "after its trials ran" in str(err.value) and "resume=true name=s" in str(err.value)
+    with pytest.raises(SystemExit) as stop:
+        _guarded(lambda: driver._finished_phase(plan, None, (None, None, 0.0, 0.0), print))
+    assert stop.value.code == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("sweep: error: tracking.uri=http://h:5000: no MLflow server")
