@@ -13,8 +13,10 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from dnn_sweep.errors import SweepError
 from search.pbt import flat
 from tracking import SweepRecorder, TrialOutcome
+from tracking.buffer import Buffered
 
 # Per-epoch values besides Keras' metrics: the learning rate and momentum in force, and
 # where a trial's time goes besides training (see search/tune_trial.py).
@@ -51,12 +53,29 @@ FINISHED_FLAG = "trial_finished"
 # On the first report after a resume: the metrics of the epoch it resumed from.
 RESTORED_METRICS = "restored_epoch_metrics"
 
-_RECORDER: list[SweepRecorder] = []
+_RECORDER: list[Buffered] = []
+# How long the driver waits, once the trials have ended, for records a tracking hiccup
+# held back (MLflow's own HTTP retries come first: up to ~2 minutes a call).
+FLUSH_S = 120.0
 
 
 def bind(recorder: SweepRecorder) -> None:
-    """Make ``recorder`` the one every MLflowTrialCallback in this process writes to."""
-    _RECORDER[:] = [recorder]
+    """Make ``recorder`` the one every MLflowTrialCallback in this process writes to,
+    through a queue that outlives transient tracking errors (tracking/buffer.py)."""
+    _RECORDER[:] = [Buffered(recorder)]
+
+
+def flush_records(wait_s: float = FLUSH_S) -> None:
+    """Write what the callbacks queued; raise SweepError (exit 1, resumable) naming the
+    tracking error when it cannot be written within ``wait_s``."""
+    if not _RECORDER or _RECORDER[0].flush(wait_s):
+        return
+    held = _RECORDER[0]
+    raise SweepError(
+        f"{held.pending} trial record(s) could not be written to MLflow in {wait_s:.0f} s "
+        f"({held.last_error}); the trials are kept: `sweep resume=true` with the same "
+        "name records them once the tracking store answers"
+    )
 
 
 def trial_label(trial: Trial) -> str:
@@ -101,7 +120,7 @@ class MLflowTrialCallback(Callback):
             bind(recorder)
 
     @property
-    def recorder(self) -> SweepRecorder:
+    def recorder(self) -> Any:  # a Buffered SweepRecorder
         if not _RECORDER:
             raise RuntimeError("no sweep recorder bound in this process")
         return _RECORDER[0]

@@ -23,6 +23,7 @@ from search.callbacks import (
     MLflowTrialCallback,
     bind,
     error_text,
+    flush_records,
     outcome_of,
     trial_label,
     trial_params,
@@ -704,6 +705,7 @@ def _run(
             cpu_before, preload = time.process_time(), Preload().start()
             with _system_metrics(plan.settings, recorder):
                 grids += list(_fits(plan, recorder, trainable, started_at, say))
+            flush_records()  # what a tracking hiccup held back
             results = SweepResults(grids)
             # the driver's own CPU while trials ran: Tune's loop, the searcher, the
             # scheduler, MLflow logging, progress (what each more trial costs the driver)
@@ -718,8 +720,9 @@ def _run(
         status = "KILLED"
         raise
     finally:
-        if status != "FINISHED":
-            recorder.finish_sweep({}, {}, status=status)
+        if status != "FINISHED":  # the store may be what failed: then the error says so
+            with contextlib.suppress(Exception):
+                recorder.finish_sweep({}, {}, status=status)
 
 
 def _finished_phase(

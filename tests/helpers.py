@@ -83,10 +83,12 @@ def documented_mlflow_server() -> list[str]:
 
 
 @contextlib.contextmanager
-def mlflow_server(folder: Path, backend_uri: str, artifacts: Path | None = None) -> Iterator[str]:
-    """A real `mlflow server` on loopback over ``backend_uri``; yields its URL and stops
-    it (its whole process group) on exit."""
-    port = free_port()
+def mlflow_server(
+    folder: Path, backend_uri: str, artifacts: Path | None = None, port: int | None = None
+) -> Iterator[str]:
+    """A real `mlflow server` on loopback over ``backend_uri`` (on ``port``, else a free
+    one); yields its URL and stops it (its whole process group) on exit."""
+    port = port or free_port()
     args = [str(Path(sys.executable).parent / "mlflow"), *documented_mlflow_server()[1:]]
     values = {"--backend-store-uri": backend_uri, "--port": str(port)}
     values["--artifacts-destination"] = str(artifacts or folder / "mlartifacts")

@@ -145,6 +145,7 @@ class SweepRecorder:
         self._trial_runs: dict[str, str] = {}  # open child runs, by trial id
         self._all_runs: dict[str, str] = {}  # every child run of this sweep, by trial id
         self._last_step: dict[str, int] = {}
+        self._unlogged: set[str] = set()  # child runs created, params not yet logged
         self._nodes: dict[str, set[str]] = {}
 
     def attach(self, parent_run_id: str) -> None:
@@ -256,12 +257,23 @@ class SweepRecorder:
         assert self.experiment_id is not None and self.parent_run_id is not None
         if trial_id in self._trial_runs:
             return self._trial_runs[trial_id]
-        if trial_id in self._all_runs:  # a trial that continues (resume): same run, reopened
-            run_id = self._all_runs[trial_id]
+        if trial_id in self._all_runs and trial_id not in self._unlogged:
+            run_id = self._all_runs[trial_id]  # a trial that continues (resume): reopened
             self.client.update_run(run_id, status="RUNNING")
             self._set_tag(run_id, "trial_status", "running")
             self._trial_runs[trial_id] = run_id
             return run_id
+        if trial_id not in self._all_runs:
+            self._all_runs[trial_id] = self._create_trial_run(trial_id, name)
+            self._unlogged.add(trial_id)  # until its params are: a retry logs them
+        run_id = self._all_runs[trial_id]
+        self.log_params(run_id, params)
+        self._unlogged.discard(trial_id)
+        self._trial_runs[trial_id] = run_id
+        return run_id
+
+    def _create_trial_run(self, trial_id: str, name: str) -> str:
+        assert self.experiment_id is not None and self.parent_run_id is not None
         run = self.client.create_run(
             self.experiment_id,
             run_name=name,
@@ -275,8 +287,6 @@ class SweepRecorder:
                 }
             ),
         )
-        self._trial_runs[trial_id] = self._all_runs[trial_id] = run.info.run_id
-        self.log_params(run.info.run_id, params)
         return run.info.run_id
 
     def log_epoch(self, trial_id: str, metrics: Mapping[str, float], step: int) -> None:
@@ -284,8 +294,8 @@ class SweepRecorder:
         run_id = self._trial_runs.get(trial_id)
         if run_id is None or step <= self._last_step.get(trial_id, 0):
             return  # an epoch already recorded (replayed after a resume)
-        self._last_step[trial_id] = step
         self.log_metrics(run_id, metrics, step=step)
+        self._last_step[trial_id] = step  # after: a failed write is written again
 
     def rewind(self, trial_id: str, step: int) -> None:
         """The trial goes on from another's checkpoint at ``step`` (population-based
@@ -337,7 +347,7 @@ class SweepRecorder:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Close a child run with a status telling completed / pruned / failed."""
-        run_id = self._trial_runs.pop(trial_id, None)
+        run_id = self._trial_runs.get(trial_id)
         if run_id is None:
             return
         self._set_tag(run_id, "trial_status", outcome.tag)
@@ -347,6 +357,7 @@ class SweepRecorder:
             self._set_tag(run_id, "error", error[:5000])
             self.client.log_text(run_id, mask(error), "error.txt")
         self.client.set_terminated(run_id, status=outcome.run_status)
+        del self._trial_runs[trial_id]  # last: a failed write is tried again whole
 
     def close_open_trials(self, why: str) -> None:
         """Mark trials still open (the sweep was interrupted) as KILLED, never RUNNING."""
