@@ -64,7 +64,26 @@ def _job() -> str | None:
     config = HydraConfig.get()
     if config.mode != RunMode.MULTIRUN:
         return None
-    return " ".join(config.overrides.task) or f"job {config.job.num}"
+    # as typed: Hydra's escapes (`http\://`) would hide a URI's password from masking
+    return " ".join(o.replace("\\", "") for o in config.overrides.task) or f"job {config.job.num}"
+
+
+def _mask_multirun_file() -> None:
+    """A multirun's Hydra saved the whole config (its overrides: a password in a URI
+    too) as ``multirun.yaml`` in the multirun's folder before its first job; each job
+    rewrites it masked (tracking/secrets.py), as it is the first thing a job does."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from tracking.secrets import mask
+
+    config = HydraConfig.get()
+    path = Path(config.sweep.dir) / "multirun.yaml"
+    if config.mode != RunMode.MULTIRUN or not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    if mask(text) != text:
+        path.write_text(mask(text), encoding="utf-8")
 
 
 def _overrides() -> list[str]:
@@ -86,6 +105,8 @@ def _started_at() -> float:
 
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
 def _sweep(cfg: DictConfig) -> None:
+    _mask_multirun_file()
+
     def run() -> None:
         from search.ray_runtime import use_cluster_token
         from search.settings import load_settings

@@ -22,6 +22,7 @@ from tracking.secrets import MaskingFilter, mask, mask_mapping, secret_values
         ("https://ghp_tok3n@mlflow.example.com", "https://***@mlflow.example.com"),
         ("see wss://tok3n@h/x and http://a:b1234@c", "see wss://***@h/x and http://a:***@c"),
         ("postgresql://sweep@db:5432/optuna", "postgresql://sweep@db:5432/optuna"),
+        (r"#0 : tracking.uri=http\://u\:pw1234@h\:9", r"#0 : tracking.uri=http\://u\:***@h\:9"),
     ],
 )
 def test_uri_credentials_are_masked(text, expected):
@@ -68,3 +69,17 @@ def test_log_filter_masks_records(monkeypatch):
     )
     assert MaskingFilter().filter(record)
     assert record.getMessage() == "connect http://u:***@h with ***"
+
+
+def test_a_multirun_keeps_no_password_in_its_files_or_terminal(tmp_path):
+    """Hydra saves a multirun's overrides in multirun.yaml and logs each job's (escaped:
+    `http\\://u\\:pw@`): both masked, whatever the jobs then do."""
+    from tests.helpers import run_cli
+
+    uri = "tracking.uri=http://u:pw1234@127.0.0.1:9"
+    proc = run_cli("sweep", tmp_path, "-m", "trials=0,-1", uri, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (saved,) = tmp_path.glob("multirun/*/*/multirun.yaml")
+    assert "pw1234" not in saved.read_text() and "u:***@" in saved.read_text()
+    assert "pw1234" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert proc.stdout.count("u\\:***@") == 2, proc.stdout

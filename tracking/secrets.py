@@ -25,12 +25,12 @@ _SECRET_NAME = re.compile(
     r"(?:$|[_.\-])",
     re.I,
 )
-# user:password@ in any URL
+# user:password@ in any URL (also as Hydra logs an override: `http\://u\:pw@h`)
 _USERINFO = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@"
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*\\?://)(?P<user>[^:/@\s\\]+)(?P<sep>\\?:)(?P<pw>[^@/\s]+)@"
 )
 # a token alone as the userinfo of a web URL: https://TOKEN@host (GitHub, Databricks)
-_TOKEN_USERINFO = re.compile(r"(?P<scheme>(?:https?|wss?)://)(?P<token>[^:/@\s]+)@")
+_TOKEN_USERINFO = re.compile(r"(?P<scheme>(?:https?|wss?)\\?://)(?P<token>[^:/@\s\\]+)@")
 # ?token=...&password=... style query parameters
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&;][^=&\s]*(?:password|passwd|secret|token|api_?key|access_?key|signature|"
@@ -52,7 +52,7 @@ def mask(text: Any, extra: Iterable[str] = (), environ: Mapping[str, str] | None
     """``text`` as a string with URL passwords, secret query parameters, the values of
     secret environment variables and ``extra`` strings replaced by ``***``."""
     out = str(text)
-    out = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", out)
+    out = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}{m['sep']}{MASK}@", out)
     out = _TOKEN_USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", out)
     out = _QUERY_SECRET.sub(lambda m: f"{m['key']}={MASK}", out)
     for value in [*extra, *secret_values(environ)]:
