@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 import tomllib
 
 import yaml
@@ -49,3 +50,44 @@ def test_validation_really_checks():
     raw["available_node_types"]["gpu_worker"]["max_workers"] = "many"
     with pytest.raises(Exception):  # noqa: B017 - jsonschema's ValidationError
         validate_config(prepare_config(raw))
+
+
+def _raw() -> dict:
+    return yaml.safe_load((ROOT / "cluster.yaml").read_text())
+
+
+def test_every_ray_start_requires_the_clusters_token():
+    raw = _raw()
+    starts = [
+        c for key in ("head_start_ray_commands", "worker_start_ray_commands") for c in raw[key]
+    ]
+    starts = [c for c in starts if "ray start" in c]
+    assert len(starts) == 2 and all("RAY_AUTH_MODE=token ray start" in c for c in starts)
+    # the token comes from the laptop's home, never from this repository
+    assert raw["file_mounts"]["/home/ubuntu/.ray/auth_token"] == "~/.ray/auth_token"
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not [f for f in tracked if f.endswith(("auth_token", "cluster.env"))]
+
+
+def test_no_node_gets_rays_default_security_group_or_role():
+    """Given groups and profiles, Ray's AWS provider makes none of its own (its default
+    group opens SSH to 0.0.0.0/0; its default role has EC2 and S3 full access)."""
+    for name, node in _raw()["available_node_types"].items():
+        config = node["node_config"]
+        assert config["SecurityGroupIds"], name
+        assert "instance-profile/dnn-sweep-" in config["IamInstanceProfile"]["Arn"], name
+
+
+def test_records_live_where_ray_down_does_not_reach():
+    raw = _raw()
+    commands = [c for key, cs in raw.items() if key.endswith("commands") for c in cs]
+    (mlflow,) = [c for c in commands if "mlflow server" in c]
+    assert "sqlite" not in mlflow and '--backend-store-uri "$DNN_SWEEP_MLFLOW_DB"' in mlflow
+    assert '--artifacts-destination "s3://$DNN_SWEEP_BUCKET/' in mlflow
+    header = (ROOT / "cluster.yaml").read_text().split("cluster_name:")[0]
+    assert "DNN_SWEEP_MLFLOW_DB=postgresql://" in header
+    assert "DNN_SWEEP_STUDY_DB=postgresql://" in header
+    assert "'study.storage=${oc.env:DNN_SWEEP_STUDY_DB}'" in header
+    assert "ray.storage_path=s3://" in header
