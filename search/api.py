@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.config import compose_user, to_plain, user_searchpath
-from search.driver import UserInputs
-from search.driver import run_sweep as run_settings
+from search.ray_runtime import loopback_only
 from search.settings import load_settings
-from search.summary import SweepSummary
+
+if TYPE_CHECKING:  # Ray is imported only once the sweep's cluster is known
+    from search.summary import SweepSummary
 
 
 def _overrides(overrides: list[str], in_memory: Any) -> list[str]:
@@ -66,8 +67,6 @@ def run_sweep(
         ConfigError / DataError / TrackingError: bad input, before any trial starts.
         NoResultError: no trial finished an epoch.
     """
-    from trainables.memory import from_memory
-
     in_memory = data if data is not None else x
     given = _overrides(list(overrides or []), in_memory)
     cfg = to_plain(compose_user(given, config_dir))
@@ -75,6 +74,11 @@ def run_sweep(
         load_settings(cfg, custom_params=build_model is not None),
         searchpath=user_searchpath(given, config_dir),
     )
+    loopback_only(settings.cluster_address is None)  # before Ray is imported
+    from search.driver import UserInputs
+    from search.driver import run_sweep as run_settings
+    from trainables.memory import from_memory
+
     loaded = None
     if in_memory is not None:
         options = {k: v for k, v in settings.dataset.items() if v is not None}

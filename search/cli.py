@@ -108,12 +108,14 @@ def _sweep(cfg: DictConfig) -> None:
     _mask_multirun_file()
 
     def run() -> None:
-        from search.ray_runtime import use_cluster_token
+        from search.ray_runtime import loopback_only, use_cluster_token
         from search.settings import load_settings
 
         settings = replace(load_settings(to_plain(cfg)), searchpath=hydra_user_searchpath())
+        # before Ray is imported: Ray reads both once
+        loopback_only(settings.cluster_address is None)
         if settings.cluster_address is not None:
-            use_cluster_token()  # before Ray is imported: Ray reads RAY_AUTH_MODE once
+            use_cluster_token()
         from search.driver import run_sweep
         from search.summary import format_summary
 

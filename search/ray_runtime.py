@@ -48,6 +48,21 @@ def _env_defaults() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
+def loopback_only(local: bool) -> bool:
+    """Before Ray is imported: a local sweep's Ray listens on 127.0.0.1 only, whatever
+    extras are installed (``ray[default]``'s agents too). Ray swaps a node address of
+    127.0.0.1 for the machine's own, and its gRPC servers then listen on every interface,
+    unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is off, which Ray reads once, at import
+    (it also keeps this process from adding nodes to a cluster: local sweeps only).
+    Returns whether it could be set (False: Ray was imported already, e.g. a notebook's)."""
+    if not local or "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" in os.environ:
+        return "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" in os.environ
+    if "ray" in sys.modules:
+        return False
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    return True
+
+
 def check_address(address: str, timeout: float = 5.0) -> None:
     """Fail in seconds, before any work, when a cluster address is unreachable
     (``ray.init`` would retry for minutes). ``auto`` is probed where ``ray.init`` would

@@ -8,9 +8,11 @@ import sys
 from types import SimpleNamespace
 
 import psutil
-import ray
 
-from search.ray_runtime import start_ray
+from search.ray_runtime import loopback_only, start_ray
+
+loopback_only(local=True)  # as `sweep` and `run_sweep` do, before Ray is imported
+import ray  # noqa: E402
 
 
 def main() -> None:
