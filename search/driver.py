@@ -657,26 +657,26 @@ def run_sweep(
         say(f"Sweep '{plan.settings.name}' had finished: nothing to resume")
         return done
 
-    lease = Lease(plan.settings.storage_path, plan.settings.name).acquire(say)
-    try:
-        return _on_ray(plan, trainable, (started, started_at), say)
-    finally:
-        lease.release()
+    return _on_ray(plan, trainable, (started, started_at), say)
 
 
 def _on_ray(
     plan: Plan, trainable: Any, clock: tuple[float, float], say: Callable[[str], None]
 ) -> SweepSummary:
-    """Start (or join) Ray, open the records, run the sweep; Ray is shut down after."""
+    """Start (or join) Ray, hold the sweep's lease, open the records, run the sweep;
+    the lease is released and Ray shut down after."""
     import ray
 
     started, started_at = clock
-    # Ray first: a cluster that cannot be joined fails before any MLflow record exists
+    # Ray first: a cluster that cannot be joined fails before anything is written
     owns_ray = start_ray(plan.settings)
+    lease = None
     try:
         if plan.settings.cluster_address is not None and plan.settings.gpus_per_trial > 0:
             waited = wait_for_gpus(plan.settings, say)  # an autoscaler's minutes are free
             started, started_at = started + waited, started_at + waited
+        # the first thing written: nothing is, when Ray or its GPUs are not there
+        lease = Lease(plan.settings.storage_path, plan.settings.name).acquire(say)
         plan = _with_study(plan)
         logs = log_to(run_log(plan.settings.storage_path, plan.folder or plan.run_name))
         recorder = _open_records(plan, say)
@@ -685,6 +685,8 @@ def _on_ray(
             say(logs)
         return _run(plan, recorder, trainable, (started, started_at), say)
     finally:
+        if lease is not None:
+            lease.release()
         if owns_ray:
             ray.shutdown()
 
