@@ -59,9 +59,10 @@ def test_release_leaves_a_lease_that_is_not_its_own(tmp_path):
     assert json.loads((tmp_path / "s.lease.json").read_text())["token"] == "theirs"
 
 
+@pytest.mark.slow
 def test_the_sweep_command_refuses_a_second_driver_in_one_line(tmp_path):
     """What `sweep` prints while another driver holds the sweep: exit 2, one line, in
-    seconds (before Ray starts)."""
+    seconds (Ray started, nothing written: no record, no trial)."""
     from tests.helpers import run_cli
 
     (tmp_path / "ray_results").mkdir()
