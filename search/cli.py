@@ -82,8 +82,9 @@ def _mask_multirun_file() -> None:
     if config.mode != RunMode.MULTIRUN or not path.is_file():
         return
     text = path.read_text(encoding="utf-8")
-    if mask(text) != text:
-        path.write_text(mask(text), encoding="utf-8")
+    masked = mask(text)
+    if masked != text:
+        path.write_text(masked, encoding="utf-8")
 
 
 def _overrides() -> list[str]:

@@ -47,7 +47,7 @@ class Holder:
         except ProcessLookupError:
             return False
         except PermissionError:  # another user's live process
-            return True
+            pass
         return True
 
     def describe(self, now: float) -> str:

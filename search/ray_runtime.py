@@ -55,9 +55,7 @@ def loopback_only(local: bool) -> bool:
     unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is off, which Ray reads once, at import
     (it also keeps this process from adding nodes to a cluster: local sweeps only).
     Returns whether it could be set (False: Ray was imported already, e.g. a notebook's)."""
-    if not local:
-        return False
-    if "ray" in sys.modules:
+    if not local or "ray" in sys.modules:
         return False
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     try:

@@ -32,8 +32,9 @@ def join(base: str, *parts: str) -> str:
     return urlunsplit((split.scheme, split.netloc, path, split.query, split.fragment))
 
 
-def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's filesystem for ``path`` and the path within it (as Ray resolves them)."""
+def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's filesystem for ``path`` (a local path, relative or not, or a URI) and the
+    path within it (as Ray resolves them)."""
     if not is_uri(path):
         return pafs.LocalFileSystem(), os.path.abspath(path)
     return pafs.FileSystem.from_uri(path)
@@ -41,7 +42,7 @@ def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
 
 def read_text(path: str) -> str | None:
     """The file's text, or None when there is no such file."""
-    fs, inner = _filesystem(path)
+    fs, inner = filesystem(path)
     if fs.get_file_info(inner).type != pafs.FileType.File:
         return None
     with fs.open_input_stream(inner) as stream:
@@ -64,7 +65,7 @@ def write_text(path: str, text: str) -> None:
             os.unlink(tmp.name)
             raise
         return
-    fs, inner = _filesystem(path)
+    fs, inner = filesystem(path)
     fs.create_dir(posixpath.dirname(inner), recursive=True)
     with fs.open_output_stream(inner) as stream:
         stream.write(text.encode("utf-8"))
@@ -72,19 +73,14 @@ def write_text(path: str, text: str) -> None:
 
 def folders(path: str) -> list[str]:
     """The names of the folders directly under ``path`` (none when it does not exist)."""
-    fs, inner = _filesystem(path)
+    fs, inner = filesystem(path)
     selector = pafs.FileSelector(inner, allow_not_found=True, recursive=False)
     infos = fs.get_file_info(selector)
     return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
 
-def exists(path: str) -> bool:
-    fs, inner = _filesystem(path)
-    return fs.get_file_info(inner).type != pafs.FileType.NotFound
-
-
 def remove(path: str) -> None:
     """Delete the file at ``path`` (nothing when it is gone already)."""
-    fs, inner = _filesystem(path)
+    fs, inner = filesystem(path)
     if fs.get_file_info(inner).type == pafs.FileType.File:
         fs.delete_file(inner)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dnn_sweep.errors import DataError
+from search import storage
 from search.streaming import SPLITS, Streamed
 from trainables.files import checked_note
 from trainables.images import COLOR_MODES, IMAGE_SUFFIXES, image_options
@@ -35,7 +36,7 @@ def list_images(root: str, key: str) -> tuple[list[str], list[str]]:
     import pyarrow.fs as pafs
 
     try:
-        fs, base = pafs.FileSystem.from_uri(root if "://" in root else f"file://{root}")
+        fs, base = storage.filesystem(root)
         infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
     except (OSError, ValueError) as exc:
         raise DataError(f"{key}={root}: cannot list it ({str(exc)[:200]})") from exc
@@ -124,10 +125,9 @@ class ImageReader:
 def _pixel_stats(root: str, paths: list[str], size: tuple[int, int], mode: str, seed: int):
     """Per-pixel mean and std over a seeded sample of training images, read one at a
     time the way Ray Data reads them (PIL, bilinear resize, then the color mode)."""
-    import pyarrow.fs as pafs
     from PIL import Image
 
-    fs, base = pafs.FileSystem.from_uri(root if "://" in root else f"file://{root}")
+    fs, base = storage.filesystem(root)
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(len(paths))[:STATS_SAMPLE]
     total = squares = None

@@ -86,7 +86,7 @@ def test_resume_state_on_a_real_s3_server(s3):
     folder, state = find_state(root, "my exp[1]")
     assert state["config"] == {"n": 2}
     assert folder == storage.join(root, "my exp[1]-20261207-101011")
-    assert storage.exists(storage.join(folder, STATE_FILE))
+    assert storage.read_text(storage.join(folder, STATE_FILE)) is not None
     assert storage.folders(root) == ["my exp[1]-20261207-101010", "my exp[1]-20261207-101011"]
 
 
