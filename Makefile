@@ -15,8 +15,10 @@ setup: $(STAMP)
 sweep: $(STAMP)
 	$(VENV)/bin/sweep $(ARGS)
 
+# Two pytest-xdist workers, each test module whole on one (tests/conftest.py says why);
+# `PYTEST_ARGS="-n 0"` runs it serially.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -ra --durations=20 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -ra --durations=20 -n 2 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 # No Ray, no training (checked: tests/conftest.py), fewer Hypothesis examples: ~2 minutes.
 test-fast: $(STAMP)

@@ -345,6 +345,11 @@ def main(argv: list[str] | None = None) -> None:
 
         final(argv[1:])
         return
+    if argv[:1] == ["box"]:  # the cluster in a box against the embedded defaults
+        from bench.box import main as box
+
+        box(argv[1:])
+        return
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__,

@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 
-def breakdown(db: Path, experiment: str, slots: int, wall: float | None = None) -> dict[str, Any]:
+def breakdown(
+    db: Path | str, experiment: str, slots: int, wall: float | None = None
+) -> dict[str, Any]:
+    """``db``: a run's SQLite file, or the tracking URI its records are at."""
     from mlflow.tracking import MlflowClient
 
     from tracking.runs import newest_sweep_runs
 
-    client = MlflowClient(f"sqlite:///{db}")
+    client = MlflowClient(db if isinstance(db, str) else f"sqlite:///{db}")
     parent, kids = newest_sweep_runs(client, experiment)
     training = trial_start = between = 0.0
     costs = {"setup_seconds": 0.0, "checkpoint_seconds": 0.0, "report_seconds": 0.0}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up a fresh machine: Debian's Fashion-MNIST and Chromium (the MLflow UI browser
-# test) packages, and a venv with this project. As root with apt-get it also installs
+# Set up a fresh machine: Debian's Fashion-MNIST, Chromium (the MLflow UI browser test)
+# and PostgreSQL (the cluster-in-a-box test's database) packages, and a venv with this
+# project. As root with apt-get it also installs
 # make and python3-venv when they are missing; otherwise it stops, naming them.
 # Idempotent; `make sweep` and `make test` run it when pyproject.toml changes.
 set -euo pipefail
@@ -22,6 +23,7 @@ required_missing() {
 missing=()
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
 read -r -a required <<<"$(required_missing)"
 packages=("${required[@]}" "${missing[@]}")
 if [ ${#packages[@]} -gt 0 ]; then
@@ -58,7 +60,7 @@ pip_install() {
   fi
 }
 .venv/bin/python -m pip install --quiet --upgrade pip uv 2>&1 | { grep -v "^WARNING: Location" || true; }
-pip_install -e ".[test,bench]"
+pip_install -e ".[test,bench,cluster]"
 # searcher=gp needs PyTorch: its CPU wheel (~200 MB; PyPI's default one pulls ~3 GB of
 # CUDA libraries). From PyTorch's CPU index, else a CPU wheel in a local wheel folder;
 # without either, `searcher=gp` says how to install it and its test is skipped.

@@ -15,8 +15,8 @@ from ray.tune.experiment import Trial
 
 from dnn_sweep.errors import SweepError
 from search.pbt import flat
-from tracking import SweepRecorder, TrialOutcome
 from tracking.buffer import Buffered
+from tracking.recorder import SweepRecorder, TrialOutcome
 
 # Per-epoch values besides Keras' metrics: the learning rate and momentum in force, and
 # where a trial's time goes besides training (see search/tune_trial.py).

@@ -111,16 +111,18 @@ def _sweep(cfg: DictConfig) -> None:
     def run() -> None:
         from search.ray_runtime import loopback_only, use_cluster_token
         from search.settings import load_settings
+        from search.sweep_state import cluster_of
 
-        settings = replace(load_settings(to_plain(cfg)), searchpath=hydra_user_searchpath())
+        s = replace(load_settings(to_plain(cfg)), searchpath=hydra_user_searchpath())
         # before Ray is imported: Ray reads both once
-        loopback_only(settings.cluster_address is None)
-        if settings.cluster_address is not None:
+        joined = cluster_of(s.resume, s.storage_path, s.name, s.cluster_address)
+        loopback_only(joined is None)
+        if joined is not None:
             use_cluster_token()
         from search.driver import run_sweep
         from search.summary import format_summary
 
-        summary = run_sweep(settings, started_at=_started_at(), overrides=_overrides())
+        summary = run_sweep(s, started_at=_started_at(), overrides=_overrides())
         print(format_summary(summary))  # stdout masks secrets
 
     _guarded(run, job=_job())

@@ -47,9 +47,8 @@ from search.summary import MODEL_TAG, SweepSummary, from_parent
 from search.sweep_state import find_state, with_secrets, write_state
 from search.transfer_source import Source, resolve_source
 from search.tune_trial import TrialOptions, run_trial
-from tracking import SweepRecorder, TrialOutcome
 from tracking.health import check_reachable
-from tracking.recorder import DatasetRecord, TrialEnd
+from tracking.recorder import DatasetRecord, SweepRecorder, TrialEnd, TrialOutcome
 from tracking.registry import check_registered_inputs
 from tracking.source import source_tags
 from trainables.costs import COSTS
@@ -108,6 +107,7 @@ def prepare(
     """
     inputs = inputs or UserInputs()
     folder, state, run_name = None, None, f"{settings.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    Lease(settings.storage_path, settings.name).check()  # a live driver: refused at once
     if settings.resume:
         folder, state = find_state(settings.storage_path, settings.name)
         config = with_secrets(state["config"], settings.resolved, settings.name)

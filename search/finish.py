@@ -33,7 +33,7 @@ from search.recheck import (
 from search.retention import prune
 from search.retrain import Done, Job, Options, load_model, run_jobs
 from search.summary import BEST_TRIAL_TAG, MODEL_TAG, REPORT_TAG, SweepSummary, from_parent
-from tracking import SweepRecorder
+from tracking.recorder import SweepRecorder
 from tracking.registry import HeldOutScore, Registered
 from tracking.runs import RECHECK_TABLE
 

@@ -69,17 +69,26 @@ class Lease:
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._beating, name="lease", daemon=True)
 
-    def acquire(self, say: Callable[[str], None]) -> Lease:
-        """Hold the lease, or raise ConfigError naming the driver that does."""
+    def check(self) -> Holder | None:
+        """The other driver's lease, if one is there and that driver is gone; raises
+        ConfigError naming it when it is alive. Also called before Ray starts, so a
+        second driver is refused in seconds (``acquire`` checks again)."""
         now = time.time()
         other = self.holder()
-        if other is not None and other.token != self.me.token:
-            if other.alive(now):
-                raise ConfigError(
-                    f"name={self.name}: another driver runs this sweep ({other.describe(now)}; "
-                    f"{self.path}); wait for it to end, or stop it"
-                )
-            say(f"  took over the sweep from a driver that is gone ({other.describe(now)})")
+        if other is None or other.token == self.me.token:
+            return None
+        if other.alive(now):
+            raise ConfigError(
+                f"name={self.name}: another driver runs this sweep ({other.describe(now)}; "
+                f"{self.path}); wait for it to end, or stop it"
+            )
+        return other
+
+    def acquire(self, say: Callable[[str], None]) -> Lease:
+        """Hold the lease, or raise ConfigError naming the driver that does."""
+        other = self.check()
+        if other is not None:
+            say(f"  took over the sweep from a driver that is gone ({other.describe(time.time())})")
         self._write()
         time.sleep(CONFIRM_S)  # two drivers that wrote at once: the last write holds it
         held = self.holder()

@@ -14,8 +14,8 @@ from typing import Any
 from dnn_sweep.errors import ConfigError
 from search.quiet import log_to, quietly, run_log
 from search.settings import Settings
-from tracking import SweepRecorder
 from tracking.health import check_reachable
+from tracking.recorder import SweepRecorder
 from trainables.data import load_dataset
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from tracking import SweepRecorder
+from tracking.recorder import SweepRecorder
 from tracking.system_metrics import MachineSampler
 
 SAMPLING_S = 5.0

@@ -247,12 +247,12 @@ def load_settings(
 ) -> Settings:
     """Validated settings from a composed, plain config; looks the lr finder's
     suggestion up in MLflow when the space takes its learning-rate range from it."""
-    from tracking.health import check_reachable
-    from tracking.recorder import latest_lr_suggestion
-
     suggestion = None
     if SearchSpace.needs_lr_suggestion(raw.get("search_space")):
         if need_suggestion:
+            from tracking.health import check_reachable
+            from tracking.recorder import latest_lr_suggestion  # MLflow: only here
+
             uri = _absolute_sqlite(str((raw.get("tracking") or {}).get("uri")))
             check_reachable(uri)
             suggestion = latest_lr_suggestion(uri, sweep_name(raw))

@@ -48,6 +48,21 @@ def find_state(storage_path: str, name: str) -> tuple[str, dict[str, Any]]:
     )
 
 
+def cluster_of(resume: bool, storage_path: str, name: str, address: str | None) -> str | None:
+    """The Ray cluster a command joins (None: a local Ray of its own). A resume joins the
+    one its sweep ran on (its stored ``cluster.address`` under ``cluster=remote``), and
+    the caller must know it before importing Ray: whether Ray stays on loopback and
+    whether token auth is on are read then, once. ``address``: this command's own."""
+    if not resume:
+        return address
+    try:
+        _, state = find_state(storage_path, name)
+    except ConfigError:
+        return address  # no such sweep: prepare says so, in its one line
+    cluster = state["config"].get("cluster") or {}
+    return cluster.get("address") if cluster.get("name") == "remote" else None
+
+
 def with_secrets(stored: Any, now: Any, name: str, key: str = "") -> Any:
     """The stored config, each value that was masked taken from this command's config
     ``now`` where it is the same but for its credentials (a password, a token).

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+WORKER_IPS = (WORKER_IP, "127.0.0.4")
 
 
 def _free_port(host: str) -> int:
@@ -31,9 +32,17 @@ def ensure_token(ray: Path) -> None:
 
 
 class RayStartCluster:
-    """Head and one worker node (or the head alone), each with ``cpus`` CPUs."""
+    """Head and ``workers`` worker nodes (1 or 2; 0: the head alone), each with ``cpus``
+    CPUs; ``env`` adds to every node's environment (a store's credentials, say)."""
 
-    def __init__(self, cpus: int = 1, root: Path | None = None, worker: bool = True) -> None:
+    def __init__(
+        self,
+        cpus: int = 1,
+        root: Path | None = None,
+        worker: bool = True,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.ray = Path(sys.executable).parent / "ray"
         ensure_token(self.ray)
         self.env = {
@@ -41,20 +50,28 @@ class RayStartCluster:
             "RAY_AUTH_MODE": "token",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             **({"PYTHONPATH": str(root)} if root else {}),
+            **(env or {}),
         }
-        port = _free_port(HEAD_IP)
-        self.address = f"{HEAD_IP}:{port}"
-        common = [f"--num-cpus={cpus}", "--block", "--disable-usage-stats"]
+        self.cpus, self.port = cpus, _free_port(HEAD_IP)
+        self.address = f"{HEAD_IP}:{self.port}"
+        self.worker_ips = WORKER_IPS[: workers if worker else 0]
+        self.start()
+
+    def start(self) -> None:
+        """Start (or start again, after ``stop``) the head, then its workers."""
+        common = [f"--num-cpus={self.cpus}", "--block", "--disable-usage-stats"]
         self.head = self._start(
-            ["--head", f"--node-ip-address={HEAD_IP}", f"--port={port}"]
+            ["--head", f"--node-ip-address={HEAD_IP}", f"--port={self.port}"]
             + ["--include-dashboard=false", *common]
         )
-        self.worker = None
-        if worker:
-            self.worker = self._start(
-                [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
-            )
-            self.worker_id = self._node_ids()[WORKER_IP]
+        self.workers = [
+            self._start([f"--address={self.address}", f"--node-ip-address={ip}", *common])
+            for ip in self.worker_ips
+        ]
+        self.worker = self.workers[0] if self.workers else None
+        if self.workers:
+            self.node_ids = self._node_ids()
+            self.worker_id = self.node_ids[WORKER_IP]
 
     def _start(self, args: list[str]) -> subprocess.Popen:
         proc = subprocess.Popen(
@@ -84,7 +101,7 @@ class RayStartCluster:
                 [sys.executable, "-c", probe], env=self.env, capture_output=True, text=True
             )
             nodes = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout else {}
-            if len(nodes) == 2 or time.monotonic() > deadline:
+            if len(nodes) == 1 + len(self.workers) or time.monotonic() > deadline:
                 return nodes
             time.sleep(1)
 
@@ -97,9 +114,7 @@ class RayStartCluster:
     def stop(self) -> None:
         """Both nodes gone at once (a test cluster needs no grace: SIGTERM made the head
         linger ~30 s)."""
-        for proc in (self.worker, self.head):
-            if proc is None:
-                continue
+        for proc in (*self.workers, self.head):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -17,6 +17,18 @@ CONF = ROOT / "conf"
 # `make test-fast`: the tier without Ray and without training (tests needing either are
 # marked slow); the guard below makes that a checked rule, not a hope.
 FAST = os.environ.get("DNN_SWEEP_TEST_FAST") == "1"
+# The docs test: one long chain of commands, each step reading what the last left.
+DOCS_MODULE = "test_docs_run.py"
+
+
+def pytest_collection_modifyitems(config, items):
+    """For ``make test`` (pytest-xdist: ``-n 2 --dist loadscope --no-loadscope-reorder``,
+    each test module whole on one worker, its module-scoped Ray and folders made once):
+    the docs test, the longest chain, goes first, so the other worker takes the rest
+    beside it. The suite is a string of small sweeps whose serial phases (imports, Ray's
+    and MLflow's start, the final phase) leave a core idle; two at once fill it."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.path.name != DOCS_MODULE)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,10 +92,25 @@ ACCEPTANCE_TRIALS, ACCEPTANCE_EPOCHS = 6, 3
 @pytest.fixture(scope="session")
 def finished_sweep(tmp_path_factory):
     """Issue 2's acceptance command (digits, the seed's Keras Tuner space, 6 trials x 3
-    epochs), with per-trial TensorBoard logs on; run once, read by several test files."""
+    epochs), with per-trial TensorBoard logs on; run once, read by several test files.
+    Once per run under pytest-xdist too: the first worker to ask runs it in the folder
+    the workers share, the other waits on a file lock and reads it."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # above each worker's own folder
+    work, printed = shared / "finished-sweep", shared / "finished-sweep.out"
+    with FileLock(str(shared / "finished-sweep.lock")):
+        if not printed.exists():
+            work.mkdir(exist_ok=True)
+            printed.write_text(_run_acceptance_sweep(work))
+    return work, printed.read_text()
+
+
+def _run_acceptance_sweep(work: Path) -> str:
     import subprocess
 
-    work = tmp_path_factory.mktemp("sweep")
     sweep = str(Path(sys.executable).parent / "sweep")
     cmd = [
         sweep,
@@ -101,7 +128,7 @@ def finished_sweep(tmp_path_factory):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return work, proc.stdout
+    return proc.stdout
 
 
 @contextlib.contextmanager

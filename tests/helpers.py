@@ -84,10 +84,16 @@ def documented_mlflow_server() -> list[str]:
 
 @contextlib.contextmanager
 def mlflow_server(
-    folder: Path, backend_uri: str, artifacts: Path | None = None, port: int | None = None
+    folder: Path,
+    backend_uri: str,
+    artifacts: Path | str | None = None,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """A real `mlflow server` on loopback over ``backend_uri`` (on ``port``, else a free
-    one); yields its URL and stops it (its whole process group) on exit."""
+    one), its artifacts in ``artifacts`` (a folder, or an ``s3://`` URI with the store's
+    credentials in ``env``); yields its URL and stops it (its whole process group) on
+    exit."""
     port = port or free_port()
     args = [str(Path(sys.executable).parent / "mlflow"), *documented_mlflow_server()[1:]]
     values = {"--backend-store-uri": backend_uri, "--port": str(port)}
@@ -103,19 +109,29 @@ def mlflow_server(
         except OSError:
             return False
 
-    with served(args, folder / f"mlflow-server-{port}.log", healthy, cwd=folder):
+    with served(args, folder / f"mlflow-server-{port}.log", healthy, cwd=folder, env=env):
         yield url
 
 
 @contextlib.contextmanager
 def served(
-    args: list[str], log: Path, ready: Callable[[], bool], cwd: Path | None = None
+    args: list[str],
+    log: Path,
+    ready: Callable[[], bool],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """A server process (its own process group, output in ``log``), once ``ready()``
-    (within 90 s; its log's tail when it exits first); stopped, group and all, on exit."""
-    with open(log, "w") as out:
+    """A server process (its own process group, output in ``log``, ``env`` added to this
+    process' environment), once ``ready()`` (within 90 s; its log's tail when it exits
+    first); stopped, group and all, on exit."""
+    with open(log, "a") as out:
         proc = subprocess.Popen(
-            args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 90

@@ -24,7 +24,15 @@ def main() -> None:
         if c.status == psutil.CONN_LISTEN and c.pid in ours
     ]
     gcs = ray.get_runtime_context().gcs_address
-    print(json.dumps({"gcs_port": int(gcs.rsplit(":", 1)[1]), "listeners": listeners}), flush=True)
+    from ray._private.utils import get_dashboard_dependency_error
+
+    said = {
+        "gcs_port": int(gcs.rsplit(":", 1)[1]),
+        "listeners": listeners,
+        # what Ray itself sees: a minimal install (no `cluster` extra) or ray[default]
+        "minimal": get_dashboard_dependency_error() is not None,
+    }
+    print(json.dumps(said), flush=True)
     sys.stdin.readline()
     ray.shutdown()
 

@@ -62,7 +62,7 @@ def test_release_leaves_a_lease_that_is_not_its_own(tmp_path):
 @pytest.mark.slow
 def test_the_sweep_command_refuses_a_second_driver_in_one_line(tmp_path):
     """What `sweep` prints while another driver holds the sweep: exit 2, one line, in
-    seconds (Ray started, nothing written: no record, no trial)."""
+    seconds (refused before Ray starts; nothing written: no record, no trial)."""
     from tests.helpers import run_cli
 
     (tmp_path / "ray_results").mkdir()

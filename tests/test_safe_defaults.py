@@ -98,17 +98,41 @@ def test_dashboard_without_its_packages_is_a_config_error(monkeypatch):
         _dashboard(True)
 
 
+# Without the `cluster` extra (ray[default]) Ray starts no dashboard agent: it decides so
+# by importing ray.dashboard.optional_deps, which needs these two of the extra's packages.
+HIDE_EXTRA = """\
+import sys
+
+class _NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("aiohttp_cors", "opencensus"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, _NotInstalled())
+"""
+
+
 @pytest.mark.slow
-def test_a_local_sweeps_ray_listens_on_loopback_only(tmp_path):
+@pytest.mark.parametrize("extra", ["cluster extra", "no extra"])
+def test_a_local_sweeps_ray_listens_on_loopback_only(tmp_path, extra):
     """docs/reference.md 'Safe defaults': Ray started as a local sweep starts it (after
     search.ray_runtime.loopback_only) has no listener off 127.0.0.1, so a neighbour on
-    the network reaches none of its ports; and no dashboard."""
+    the network reaches none of its ports; and no dashboard. With the `cluster` extra
+    installed (setup installs it: Ray then runs as ray[default]) and without it (its
+    packages hidden from every process of Ray's, through a sitecustomize on PYTHONPATH,
+    as if never installed: Ray sees a minimal install)."""
     import json
     import subprocess
     import sys
 
+    from ray._private.utils import get_dashboard_dependency_error
+
+    assert get_dashboard_dependency_error() is None, "setup installs the cluster extra"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["PYTHONPATH"] = str(ROOT)
+    if extra == "no extra":
+        (tmp_path / "sitecustomize.py").write_text(HIDE_EXTRA)
+        env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{ROOT}"
     probe = subprocess.Popen(
         [sys.executable, "-m", "tests.ray_ports_probe"],
         cwd=ROOT,
@@ -123,7 +147,8 @@ def test_a_local_sweeps_ray_listens_on_loopback_only(tmp_path):
         ips = {x["ip"].removeprefix("::ffff:") for x in seen["listeners"]}
         assert seen["listeners"] and ips == {"127.0.0.1"}, seen
         assert {"gcs_server", "raylet"} <= {x["process"] for x in seen["listeners"]}, seen
-        assert not [x for x in seen["listeners"] if x["port"] in (8265, 52365)]  # no dashboard
+        assert not [x for x in seen["listeners"] if x["port"] == 8265]  # no dashboard
+        assert seen["minimal"] == (extra == "no extra"), seen  # as Ray saw its install
     finally:
         probe.stdin.write("\n")
         probe.stdin.flush()

@@ -83,3 +83,18 @@ def test_a_multirun_keeps_no_password_in_its_files_or_terminal(tmp_path):
     assert "pw1234" not in saved.read_text() and "u:***@" in saved.read_text()
     assert "pw1234" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert proc.stdout.count("u\\:***@") == 2, proc.stdout
+
+
+def test_a_setting_named_like_a_secret_is_not_masked():
+    """RAY_AUTH_MODE=token named "auth" but holds a mode: masking its value hid every
+    "token" in the sweep's own messages (seen: "copy the head's ~/.ray/auth_***")."""
+    env = {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": "/home/me/.ray/auth_token",
+        "RAY_AUTH_TOKEN": "s3cr3t-t0ken",
+        "MLFLOW_TRACKING_PASSWORD": "hunter22",
+    }
+    said = "copy ~/.ray/auth_token, or export RAY_AUTH_TOKEN=s3cr3t-t0ken (pw hunter22)"
+    assert (
+        mask(said, environ=env) == "copy ~/.ray/auth_token, or export RAY_AUTH_TOKEN=*** (pw ***)"
+    )

@@ -10,7 +10,7 @@ import pytest
 
 from dnn_sweep.errors import ConfigError
 from search import storage
-from search.sweep_state import STATE_FILE, find_state, write_state
+from search.sweep_state import STATE_FILE, cluster_of, find_state, write_state
 
 
 @pytest.mark.parametrize(
@@ -111,3 +111,15 @@ def test_the_state_file_holds_no_credentials_and_resume_takes_them_again(tmp_pat
     wrong = {**config, "study": {"storage": PG.replace("db:5432", "other:5432")}}
     with pytest.raises(ConfigError, match="give it again with them"):
         with_secrets(stored, wrong, "s")
+
+
+def test_a_resume_joins_the_cluster_its_sweep_ran_on(tmp_path):
+    """Known before Ray is imported (loopback and token auth are read then, once): a
+    resume's cluster is its stored sweep's, whatever this command says."""
+    remote = {"cluster": {"name": "remote", "address": "10.0.0.5:6379"}}
+    write_state(str(tmp_path / "far-20261207-101010"), {"config": remote})
+    write_state(str(tmp_path / "near-20261207-101010"), {"config": {"cluster": {"name": "local"}}})
+    assert cluster_of(True, str(tmp_path), "far", None) == "10.0.0.5:6379"
+    assert cluster_of(True, str(tmp_path), "near", None) is None
+    assert cluster_of(False, str(tmp_path), "far", None) is None  # a new sweep: its own
+    assert cluster_of(True, str(tmp_path), "nosuch", "h:1") == "h:1"  # prepare refuses it

@@ -8,8 +8,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from search.callbacks import FINISHED_FLAG, RESTORED_METRICS, MLflowTrialCallback
-from tracking import SweepRecorder, TrackingError
 from tracking.health import check_reachable
+from tracking.recorder import SweepRecorder, TrackingError
 
 
 def fake_trial(trial_id: str, config: dict, last: dict | None = None, error=None):
@@ -132,3 +132,22 @@ def test_records_of_the_old_vocabulary_read_as_todays(recorder):
     assert [t.status for t in sweep.trials] == ["pruned"]
     summary = from_parent(client.get_run(recorder.parent_run_id), "unit", "", 1.0)
     assert summary.trials == {"completed": 2, "pruned": 3, "failed": 0}
+
+
+def test_an_artifact_store_the_server_cannot_write_is_one_line(tmp_path, monkeypatch):
+    """Seen on the cluster in a box (an MLflow server without boto3 for its S3 artifacts):
+    the sweep's first artifact fails; that is a TrackingError naming the tracking URI,
+    and the parent run it had opened is closed FAILED, not left RUNNING."""
+    rec = SweepRecorder(f"sqlite:///{tmp_path / 'm.db'}", "noart")
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("API request to .../config.yaml failed: too many 500 error responses")
+
+    monkeypatch.setattr(rec.client, "log_text", refused)
+    with pytest.raises(TrackingError) as caught:
+        rec.start_sweep({"trials": 1}, {"sweep.name": "noart"}, "trials: 1\n")
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith(f"tracking.uri={rec.tracking_uri}: cannot store the sweep's artifacts")
+    assert "too many 500 error responses" in line
+    (run,) = MlflowClient(rec.tracking_uri).search_runs([rec.experiment_id])
+    assert run.info.status == "FAILED"

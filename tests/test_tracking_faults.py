@@ -83,7 +83,7 @@ def test_a_tracking_server_down_for_a_while_loses_no_metric(tmp_path, monkeypatc
 
     from search.callbacks import MLflowTrialCallback, flush_records
     from tests.helpers import free_port, mlflow_server
-    from tracking import SweepRecorder
+    from tracking.recorder import SweepRecorder
 
     # fail fast instead of MLflow's own minutes of HTTP retries: the queue is under test
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

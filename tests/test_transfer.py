@@ -370,8 +370,8 @@ def _register(digits, tmp_path, name: str) -> str:
     """An (untrained) MLP of ours logged and registered as a sweep's final phase does
     (LoggedModel, version, aliases), without a sweep; returns the tracking URI."""
     from search.finish import MODEL_REQUIREMENTS
-    from tracking import SweepRecorder
     from tracking.models import keras_saver
+    from tracking.recorder import SweepRecorder
     from trainables.evaluate import predict
     from trainables.serving import example_rows
 

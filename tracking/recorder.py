@@ -7,6 +7,7 @@ explicit tracking URI: no global "active run" state shared between threads.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from dnn_sweep.errors import TrackingError
+from dnn_sweep.errors import TrackingError, reason
 from tracking.registry import (
     INPUTS_TAG,
     ROUND_TAG,
@@ -202,7 +203,15 @@ class SweepRecorder:
         self.parent_run_id = self.start_run(
             f"sweep-{time.strftime('%Y%m%d-%H%M%S')}", {**tags, "sweep.role": "parent"}, params
         )
-        self.client.log_text(self.parent_run_id, mask(config_yaml), "config.yaml")
+        try:  # the first artifact: where an artifact store the server cannot write shows
+            self.client.log_text(self.parent_run_id, mask(config_yaml), "config.yaml")
+        except Exception as exc:  # noqa: BLE001 - any backend failure is a tracking error
+            with contextlib.suppress(Exception):  # no RUNNING parent left behind
+                self.client.set_terminated(self.parent_run_id, "FAILED")
+            raise TrackingError(
+                f"tracking.uri={mask(self.tracking_uri)}: cannot store the sweep's artifacts "
+                f"there ({type(exc).__name__}: {reason(exc)})"
+            ) from exc
         return self.parent_run_id
 
     def start_run(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:

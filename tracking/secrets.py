@@ -39,12 +39,20 @@ _QUERY_SECRET = re.compile(
 )
 # Values this short are not masked when found in free text (too many false hits).
 _MIN_SECRET_LEN = 4
+# Names that match _SECRET_NAME but hold a setting or a place, never a secret:
+# RAY_AUTH_MODE=token (masking it hid every "token" in our own messages),
+# RAY_AUTH_TOKEN_PATH, MLFLOW_AUTH_CONFIG_PATH.
+_SETTING_NAME = re.compile(r"[_.\-](?:MODE|PATH|FILE|DIR|TYPE|ENABLED)$", re.I)
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """The values of environment variables that hold secrets, longest first."""
     env = os.environ if environ is None else environ
-    values = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= _MIN_SECRET_LEN}
+    values = {
+        v
+        for k, v in env.items()
+        if _SECRET_NAME.search(k) and not _SETTING_NAME.search(k) and len(v) >= _MIN_SECRET_LEN
+    }
     return sorted(values, key=len, reverse=True)
 
 
