@@ -406,6 +406,7 @@ def _trial_table(results: Any) -> list[TrialEnd]:
                 reason=reason,
                 epochs=int((trial.last_result or {}).get("epoch", 0)),
                 error=error_text(trial) if errored else None,
+                retried=trial.num_failures > 0,
             )
         )
     return table

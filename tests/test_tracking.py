@@ -151,3 +151,27 @@ def test_an_artifact_store_the_server_cannot_write_is_one_line(tmp_path, monkeyp
     assert "too many 500 error responses" in line
     (run,) = MlflowClient(rec.tracking_uri).search_runs([rec.experiment_id])
     assert run.info.status == "FAILED"
+
+
+def test_reconcile_tags_a_retry_whose_own_event_was_lost(recorder):
+    """The chaos test's rare case: a worker killed, Tune retried its trial, and the
+    driver was killed while that tag waited in the queue. Tune's records count the
+    failure; the final reconcile writes the tag, on a closed run or a new one."""
+    from tracking.recorder import TrialEnd, TrialOutcome
+
+    recorder.start_trial("a", "trial-a", {"n_hidden": 2})
+    recorder.end_trial("a", TrialOutcome.COMPLETED, tags={"stop_reason": "max_epochs"})
+    table = [
+        TrialEnd(
+            "a", "trial-a", {"n_hidden": 2}, TrialOutcome.COMPLETED, "max_epochs", 3, None, True
+        ),
+        TrialEnd(
+            "b", "trial-b", {"n_hidden": 3}, TrialOutcome.COMPLETED, "max_epochs", 3, None, True
+        ),
+        TrialEnd("c", "trial-c", {"n_hidden": 4}, TrialOutcome.COMPLETED, "max_epochs", 3),
+    ]
+    recorder.reconcile(table)
+    runs = children(recorder)
+    assert runs["a"].data.tags["retried"] == "true" and runs["a"].info.status == "FINISHED"
+    assert runs["b"].data.tags["retried"] == "true"
+    assert "retried" not in runs["c"].data.tags

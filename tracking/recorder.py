@@ -117,6 +117,7 @@ class TrialEnd:
     reason: str  # stop_reason: max_epochs / patience / scheduler / error
     epochs: int
     error: str | None = None
+    retried: bool = False  # Tune restarted it after a failure (its worker or node lost)
 
 
 @dataclass(frozen=True)
@@ -342,10 +343,15 @@ class SweepRecorder:
                 self.client.delete_tag(run_id, MLFLOW_PARENT_RUN_ID)
                 self.client.set_terminated(run_id, status="KILLED")
         for t in trials:
+            # a retry's own event (its tag queued while the store was busy) can die with
+            # a killed driver; Tune's records still count the failure
+            retried = {"retried": "true"} if t.retried else {}
             if t.trial_id in self._all_runs and t.trial_id not in self._trial_runs:
+                if retried:
+                    self.set_tags(self._all_runs[t.trial_id], retried)
                 continue  # already closed by its event
             self.start_trial(t.trial_id, t.name, t.params)
-            tags = {"stop_reason": t.reason, "epochs": str(t.epochs)}
+            tags = {"stop_reason": t.reason, "epochs": str(t.epochs), **retried}
             self.end_trial(t.trial_id, t.outcome, error=t.error, tags=tags)
 
     def end_trial(
