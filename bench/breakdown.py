@@ -32,26 +32,7 @@ def breakdown(
 
     client = MlflowClient(db if isinstance(db, str) else f"sqlite:///{db}")
     parent, kids = newest_sweep_runs(client, experiment)
-    training = trial_start = between = 0.0
-    costs = {"setup_seconds": 0.0, "checkpoint_seconds": 0.0, "report_seconds": 0.0}
-    handover, last_end = 0.0, {}
-    for kid in sorted(kids, key=lambda k: float(k.data.tags.get("entered_at", 0))):
-        for name in costs:
-            costs[name] += sum(m.value for m in client.get_metric_history(kid.info.run_id, name))
-        seconds = client.get_metric_history(kid.info.run_id, "epoch_seconds")
-        if not seconds:
-            continue
-        seconds.sort(key=lambda m: m.step)
-        stamps = [m.timestamp / 1000 for m in seconds]
-        training += sum(m.value for m in seconds)
-        trial_start += max(0.0, stamps[0] - kid.info.start_time / 1000 - seconds[0].value)
-        for prev, cur, m in zip(stamps, stamps[1:], seconds[1:], strict=False):
-            between += max(0.0, cur - prev - m.value)
-        pid = kid.data.tags.get("worker_pid")
-        if pid and "entered_at" in kid.data.tags:
-            if pid in last_end:  # the worker's previous trial ended -> this one entered
-                handover += max(0.0, float(kid.data.tags["entered_at"]) - last_end[pid])
-            last_end[pid] = (kid.info.end_time or 0) / 1000
+    training, trial_start, between, costs, handover = _inside_trials(client, kids)
     first_trial = min((k.info.start_time for k in kids), default=parent.info.start_time)
     last_end = max((k.info.end_time or 0 for k in kids), default=first_trial)
     end = parent.info.end_time or max(k.info.end_time or 0 for k in kids)
@@ -85,6 +66,32 @@ def breakdown(
         # the driver process' CPU while the trials ran (Tune, searcher, scheduler, MLflow)
         "driver_cpu_seconds": parent.data.metrics.get("driver_cpu_seconds"),
     }
+
+
+def _inside_trials(client: Any, kids: list[Any]) -> tuple[float, float, float, dict, float]:
+    """Per trial, in the order the workers entered them: training, trial start, gaps
+    between epochs, the trials' own cost metrics, and worker hand-over."""
+    training = trial_start = between = 0.0
+    costs = {"setup_seconds": 0.0, "checkpoint_seconds": 0.0, "report_seconds": 0.0}
+    handover, last_end = 0.0, {}
+    for kid in sorted(kids, key=lambda k: float(k.data.tags.get("entered_at", 0))):
+        for name in costs:
+            costs[name] += sum(m.value for m in client.get_metric_history(kid.info.run_id, name))
+        seconds = client.get_metric_history(kid.info.run_id, "epoch_seconds")
+        if not seconds:
+            continue
+        seconds.sort(key=lambda m: m.step)
+        stamps = [m.timestamp / 1000 for m in seconds]
+        training += sum(m.value for m in seconds)
+        trial_start += max(0.0, stamps[0] - kid.info.start_time / 1000 - seconds[0].value)
+        for prev, cur, m in zip(stamps, stamps[1:], seconds[1:], strict=False):
+            between += max(0.0, cur - prev - m.value)
+        pid = kid.data.tags.get("worker_pid")
+        if pid and "entered_at" in kid.data.tags:
+            if pid in last_end:  # the worker's previous trial ended -> this one entered
+                handover += max(0.0, float(kid.data.tags["entered_at"]) - last_end[pid])
+            last_end[pid] = (kid.info.end_time or 0) / 1000
+    return training, trial_start, between, costs, handover
 
 
 def format_breakdown(b: dict[str, Any]) -> str:

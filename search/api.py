@@ -14,9 +14,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from search.config import compose_user, to_plain, user_searchpath
-from search.ray_runtime import loopback_only
+from search.ray_runtime import before_ray
 from search.settings import load_settings
-from search.sweep_state import cluster_of
 
 if TYPE_CHECKING:  # Ray is imported only once the sweep's cluster is known
     from search.summary import SweepSummary
@@ -75,8 +74,7 @@ def run_sweep(
         load_settings(cfg, custom_params=build_model is not None),
         searchpath=user_searchpath(given, config_dir),
     )
-    s = settings  # before Ray is imported: a resume joins the cluster its sweep ran on
-    loopback_only(cluster_of(s.resume, s.storage_path, s.name, s.cluster_address) is None)
+    before_ray(settings)
     from search.driver import UserInputs
     from search.driver import run_sweep as run_settings
     from trainables.memory import from_memory

@@ -109,16 +109,12 @@ def _sweep(cfg: DictConfig) -> None:
     _mask_multirun_file()
 
     def run() -> None:
-        from search.ray_runtime import loopback_only, use_cluster_token
+        from search.ray_runtime import before_ray, use_cluster_token
         from search.settings import load_settings
-        from search.sweep_state import cluster_of
 
         s = replace(load_settings(to_plain(cfg)), searchpath=hydra_user_searchpath())
-        # before Ray is imported: Ray reads both once
-        joined = cluster_of(s.resume, s.storage_path, s.name, s.cluster_address)
-        loopback_only(joined is None)
-        if joined is not None:
-            use_cluster_token()
+        if before_ray(s) is not None:
+            use_cluster_token()  # also before Ray is imported: Ray reads RAY_AUTH_MODE once
         from search.driver import run_sweep
         from search.summary import format_summary
 

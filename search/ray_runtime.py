@@ -65,6 +65,18 @@ def loopback_only(local: bool) -> bool:
     return True
 
 
+def before_ray(settings: Any) -> str | None:
+    """What must happen before Ray is imported, for the cluster this run joins (None: a
+    local Ray of its own; a resume joins its stored sweep's): loopback for a local run.
+    Returns that cluster's address (the CLI then turns token auth on for it)."""
+    from search.sweep_state import cluster_of
+
+    s = settings
+    joined = cluster_of(s.resume, s.storage_path, s.name, s.cluster_address)
+    loopback_only(joined is None)
+    return joined
+
+
 def check_address(address: str, timeout: float = 5.0) -> None:
     """Fail in seconds, before any work, when a cluster address is unreachable
     (``ray.init`` would retry for minutes). ``auto`` is probed where ``ray.init`` would
